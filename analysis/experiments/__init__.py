@@ -1,0 +1,1 @@
+"""Experiments: each is a function from a frozen config dataclass to a tidy DataFrame."""

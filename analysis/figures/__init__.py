@@ -1,0 +1,1 @@
+"""Publication figures drawn from the stored result tables."""

@@ -1,0 +1,43 @@
+"""The two presets: ``quick`` (minutes on 2 CPU cores) and ``paper`` (GUIDE section 3)."""
+from __future__ import annotations
+
+from .errors import WorkbenchError
+from .experiments.depth import DepthConfig, sparsity_grid
+from .training import TrainConfig
+
+PRESETS = ("quick", "paper")
+
+
+def check_preset(preset: str) -> str:
+    if preset not in PRESETS:
+        raise WorkbenchError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    return preset
+
+
+def paper_training(model: str, dataset: str, **overrides) -> TrainConfig:
+    """The authors' training setup: Adam 1e-3 batch 300 for fc nets, SGD 0.01 m0.9 batch 32 for CNNs."""
+    if model == "fc":
+        base = dict(optimizer="adam", lr=1e-3, batch_size=300, epochs=20)
+    else:
+        base = dict(optimizer="sgd", lr=0.01, momentum=0.9, batch_size=32, epochs=20)
+    return TrainConfig(dataset=dataset, model=model, **{**base, **overrides})
+
+
+def quick_training(model: str, dataset: str, **overrides) -> TrainConfig:
+    """Small subsets and few epochs, for a run of minutes on a laptop CPU."""
+    sizes = {"fc": dict(train_size=20_000, epochs=3), "lenet5": dict(train_size=10_000, epochs=2),
+             "cnn8": dict(train_size=8_000, epochs=2, batch_size=64)}[model]
+    return paper_training(model, dataset, **{**sizes, **overrides})
+
+
+def training(preset: str, model: str, dataset: str, **overrides) -> TrainConfig:
+    builder = quick_training if check_preset(preset) == "quick" else paper_training
+    return builder(model, dataset, **overrides)
+
+
+def depth_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = None,
+                 model: str = "cnn8") -> DepthConfig:
+    if check_preset(preset) == "quick":
+        return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1),
+                           sparsities=sparsity_grid(0.1, 0.9) + (0.95,), eval_size=2000)
+    return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1, 2))
