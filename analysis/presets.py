@@ -1,11 +1,15 @@
-"""The two presets: ``quick`` (minutes on 2 CPU cores) and ``paper`` (GUIDE section 3)."""
+"""Presets: ``quick`` (minutes on 2 CPU cores), ``paper`` (GUIDE section 3) and ``smoke``.
+
+``smoke`` exists for the end-to-end tests: the same code paths on a few thousand
+samples and one epoch, finishing in seconds. Its numbers mean nothing.
+"""
 from __future__ import annotations
 
 from .errors import WorkbenchError
 from .experiments.depth import DepthConfig, sparsity_grid
 from .training import TrainConfig
 
-PRESETS = ("quick", "paper")
+PRESETS = ("quick", "paper", "smoke")
 
 
 def check_preset(preset: str) -> str:
@@ -30,14 +34,21 @@ def quick_training(model: str, dataset: str, **overrides) -> TrainConfig:
     return paper_training(model, dataset, **{**sizes, **overrides})
 
 
+def smoke_training(model: str, dataset: str, **overrides) -> TrainConfig:
+    return paper_training(model, dataset, **{"train_size": 2000, "epochs": 1, "batch_size": 64, **overrides})
+
+
 def training(preset: str, model: str, dataset: str, **overrides) -> TrainConfig:
-    builder = quick_training if check_preset(preset) == "quick" else paper_training
-    return builder(model, dataset, **overrides)
+    builders = {"quick": quick_training, "paper": paper_training, "smoke": smoke_training}
+    return builders[check_preset(preset)](model, dataset, **overrides)
 
 
 def depth_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = None,
                  model: str = "cnn8") -> DepthConfig:
-    if check_preset(preset) == "quick":
+    if check_preset(preset) == "smoke":
+        return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1),
+                           sparsities=(0.0, 0.5, 0.9), eval_size=500)
+    if preset == "quick":
         return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1),
                            sparsities=sparsity_grid(0.1, 0.9) + (0.95,), eval_size=2000)
     return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1, 2))

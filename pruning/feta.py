@@ -1,25 +1,30 @@
 """FeTa: layer-wise pruning as a difference-of-convex program (GUIDE section 2).
 
 With the softplus ``s_t(z) = log(1 + exp(t z)) / t`` (t = 10) standing in for relu,
-FeTa solves, per layer,
+FeTa solves, per layer (``x~ = [x; 1]``, ``U = [W b]``, the bias not penalised),
 
-    min_U  F(U) = (1/N) sum_n || s_t(U x~_n) - y_n ||^2 + lam ||W||_1,   U = [W b]
+    min_U  F(U) = (1/N) sum_n || s_t(U x~_n) - y_n ||^2 + lam ||W||_1 .
 
-(the bias ``b`` is not penalised). Since ``y >= 0``, ``F = g - h + const`` with
-``g(U) = (1/N) sum ||s_t(U x~)||^2 + lam ||W||_1`` and ``h(U) = (2/N) sum y^T s_t(U x~)``
-both convex; DCA iterates ``U_{k+1} = argmin g(U) - <grad h(U_k), U>``, which never
-increases ``F`` when the subproblem is solved exactly. The subproblem is solved by
-FISTA (Beck and Teboulle 2009) with the soft-thresholding prox and the known Lipschitz
-constant ``L = 2 c_max lambda_max(Xs~^T Xs~ / N)`` where ``c_max = max_z d/dz[s_t(z) s_t'(z)]``;
-inputs are standardised by an exact change of variables (see ``layerdata.Standardiser``).
-The authors used a proximal SVRG with 4 DCA steps and a hand-tuned lam.
+Since ``y >= 0``, ``F = g - h + const`` with ``g(U) = (1/N) sum ||s_t(U x~)||^2 + lam ||W||_1``
+and ``h(U) = (2/N) sum y^T s_t(U x~)`` convex; DCA iterates
+``U_{k+1} = argmin g(U) - <grad h(U_k), U>`` and never increases ``F``.
+
+Convex subproblem solver (replaces the authors' proximal SVRG): majorise-minimise with
+the fixed quadratic metric ``M = 2 c_max G``, ``G = Xs~^T Xs~ / N`` the Gram of the
+standardised inputs (an exact change of variables, ``layerdata.Standardiser``) and
+``c_max = max_z d/dz[s_t(z) s_t'(z)]``. Since every row's Hessian of the smooth part is
+``(2/N) Xs~^T diag(phi) Xs~ <= M``, each step ``min <grad, D> + D^T M D / 2 + lam ||.||_1``
+decreases the subproblem (a variable-metric proximal gradient step, Tseng and Yun
+2009); it is solved by FISTA on the Gram, which costs no pass over the data. One data
+pass (forward and backward) per step, whatever the ill-conditioning of the pixels.
 
 Target sparsity (``FeTa.prune``): a progressive-sample scheme (dynamic sample sizes,
-Byrd et al. 2012). DCA runs on growing random subsamples while a multiplicative
-controller moves lam until the number of non-zeros matches the target, then runs on all
-N samples with lam frozen. The result is projected onto the exact target by keeping the
-largest-magnitude weights (top-k), and the kept weights and bias are re-fitted on all
-samples (DCA steps with lam = 0 restricted to the support).
+Byrd et al. 2012): DCA steps on a random subsample while a multiplicative controller
+moves lam until the non-zeros match the target, then steps on all N samples with lam
+frozen (the Gram there comes from ``gram_samples`` rows; a step that raises F is undone
+and the metric doubled). The result is projected onto the exact target by keeping the
+largest weights (top-k), and the kept weights and bias are re-fitted on all samples
+(the same steps with lam = 0 on the support).
 """
 from __future__ import annotations
 
@@ -58,66 +63,113 @@ def feta_objective(inputs: torch.Tensor, target: torch.Tensor, weight: torch.Ten
     return float((softplus_t(z, t) - target).pow(2).sum(1).mean() + lam * weight.abs().sum())
 
 
-class _Sample:
-    """Inputs, target, standardiser and FISTA step of one (sub)sample of the layer data."""
+def _top_eigenvalue(gram: torch.Tensor, iterations: int = 60, safety: float = 1.02) -> float:
+    """Largest eigenvalue of a PSD matrix by power iteration, times a small safety factor."""
+    vec = torch.ones(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    value = 0.0
+    for _ in range(iterations):
+        vec = gram @ vec
+        value = float(vec.norm())
+        if value == 0.0:
+            return 1.0
+        vec = vec / value
+    return value * safety
 
-    def __init__(self, inputs, target, std: Standardiser, lipschitz: float) -> None:
-        self.inputs, self.target, self.std = inputs, target, std
-        self.step = 1.0 / lipschitz
+
+class _Metric:
+    """``M = 2 c_max scale G~`` with ``G~`` the augmented standardised Gram of ``inputs``."""
+
+    def __init__(self, std: Standardiser, inputs: torch.Tensor, scale: float = 1.0) -> None:
+        xs = torch.cat([(inputs - std.mean) / std.sd, torch.ones_like(inputs[:, :1])], 1)
+        self.gram = xs.T @ xs / inputs.shape[0]
+        self.top = _top_eigenvalue(self.gram)
+        self.scale = scale
+
+    @property
+    def factor(self) -> float:
+        return 2.0 * _CURVATURE * self.scale
 
 
-def _lipschitz(std: Standardiser, inputs: torch.Tensor, safety: float) -> float:
-    return 2.0 * _CURVATURE * std.lambda_max(inputs) * safety
+def _lasso_step(grad, start, metric: _Metric, thresholds, free, iterations: int, lam: float,
+                keep: int | None):
+    """FISTA on ``<grad, D> + D^T M D / 2 + lam sum_q thresholds_q |u_q|``, ``D = u - start``.
 
-
-def _dca_round(data: _Sample, v, c, lam: float, inner: int, t: float, allowed: torch.Tensor,
-               keep: int | None = None):
-    """One DCA step: FISTA on ``g(U) - <grad h(U_k), U>`` from ``U_k = (v, c)``.
-
-    Returns the new ``(v, c)``, ``lam`` (moved toward ``keep`` non-zeros when ``keep`` is
-    given) and ``F(U_k)``.
+    Rows of ``start`` (augmented ``[v c]``) are independent; ``free`` masks the allowed
+    entries. With ``keep``, lam follows a multiplicative controller toward ``keep`` non-zeros.
     """
-    x, y, std = data.inputs, data.target, data.std
-    n = x.shape[0]
-    z = std.forward(x, v, c)
-    objective = float((softplus_t(z, t) - y).pow(2).sum(1).mean() + lam * (v / std.sd).abs().sum())
-    anchor = y * torch.sigmoid(t * z)  # grad h(U_k) = (2/N) Xs~^T (y * s_t'(z_k))
-    point_v, point_c, prev_v, momentum = v, c, v, 1.0
-    for _ in range(inner):
-        z = std.forward(x, point_v, point_c)
-        grad_z = (2.0 / n) * (softplus_t(z, t) * torch.sigmoid(t * z) - anchor)
-        grad_v, grad_c = std.backward(x, grad_z)
-        new_v = soft_threshold(point_v - data.step * grad_v, data.step * lam / std.sd) * allowed
-        new_c = point_c - data.step * grad_c
+    lipschitz = metric.factor * metric.top
+    gram = metric.gram * metric.factor
+    point, previous, momentum = start, start, 1.0
+    for _ in range(iterations):
+        gradient = grad + (point - start) @ gram
+        current = soft_threshold(point - gradient / lipschitz, thresholds * (lam / lipschitz)) * free
         if keep is not None:
-            nonzero = max(int(torch.count_nonzero(new_v)), 1)
-            lam *= min(max((nonzero / keep) ** 1.5, 0.6), 1.6)
+            nonzero = max(int(torch.count_nonzero(current[:, :-1])), 1)
+            lam *= min(max((nonzero / keep) ** 2, 0.7), 1.4)
         next_momentum = (1 + math.sqrt(1 + 4 * momentum ** 2)) / 2
-        beta = (momentum - 1) / next_momentum
-        point_v = new_v + beta * (new_v - prev_v)
-        point_c = new_c + beta * (new_c - c)
-        prev_v, c, momentum = new_v, new_c, next_momentum
-    return prev_v, c, lam, objective
+        point = current + ((momentum - 1) / next_momentum) * (current - previous)
+        previous, momentum = current, next_momentum
+    return previous, lam
+
+
+class _Layer:
+    """The standardised problem: data, thresholds and free entries of ``[v c]``."""
+
+    def __init__(self, inputs, target, std: Standardiser, t: float, free: torch.Tensor) -> None:
+        self.inputs, self.target, self.std, self.t = inputs, target, std, t
+        self.thresholds = torch.cat([1.0 / std.sd, torch.zeros(1, dtype=std.sd.dtype, device=std.sd.device)])
+        self.free = free
+
+    def evaluate(self, aug: torch.Tensor, anchor_z: torch.Tensor | None = None):
+        """Return F at ``aug``, the gradient of the DCA subproblem there, and ``z``."""
+        x, y, t = self.inputs, self.target, self.t
+        z = self.std.forward(x, aug[:, :-1], aug[:, -1])
+        sig = torch.sigmoid(t * z)
+        soft = softplus_t(z, t)
+        loss = float((soft - y).pow(2).sum(1).mean())
+        anchor = sig if anchor_z is None else torch.sigmoid(t * anchor_z)
+        grad_v, grad_c = self.std.backward(x, (2.0 / x.shape[0]) * (soft * sig - y * anchor))
+        return loss, torch.cat([grad_v, grad_c[:, None]], 1), z
+
+    def l1(self, aug: torch.Tensor) -> float:
+        return float((aug[:, :-1].abs() / self.std.sd).sum())
+
+
+def _augmented(std: Standardiser, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    v, c = std.to_standard(weight, bias)
+    return torch.cat([v, c[:, None]], 1)
+
+
+def _free_entries(std: Standardiser, mask: torch.Tensor) -> torch.Tensor:
+    """Free entries of ``[v c]``: ``mask`` minus constant inputs, plus the bias column."""
+    free = mask & ~std.constant
+    return torch.cat([free, torch.ones_like(free[:, :1])], 1)
 
 
 def feta_solve(inputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-               lam: float, outer_iterations: int = 4, inner_iterations: int = 50, t: float = 10.0,
-               mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+               lam: float, outer_iterations: int = 4, inner_iterations: int = 10,
+               lasso_iterations: int = 200, t: float = 10.0, mask: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """DCA for FeTa at a fixed ``lam`` on all samples, starting from ``(weight, bias)``.
 
-    ``mask`` (True = free) restricts the support. Returns the new weight, bias and the
-    history ``F(U_0), ..., F(U_K)`` of the DC objective.
+    Each DCA step runs ``inner_iterations`` majorise-minimise steps on the convex
+    subproblem. ``mask`` (True = free) restricts the support. Returns the new weight, bias
+    and the DC objective ``F`` at every DCA iterate.
     """
     std = Standardiser(inputs)
-    data = _Sample(inputs, target, std, _lipschitz(std, inputs, safety=1.05))
-    allowed = ~std.constant if mask is None else mask & ~std.constant
-    v, c = std.to_standard(weight, bias)
-    v = v * allowed
+    free = _free_entries(std, torch.ones_like(weight, dtype=torch.bool) if mask is None else mask)
+    layer = _Layer(inputs, target, std, t, free)
+    metric = _Metric(std, inputs)
+    aug = _augmented(std, weight, bias) * free
     history = []
     for _ in range(outer_iterations):
-        v, c, _, objective = _dca_round(data, v, c, lam, inner_iterations, t, allowed)
-        history.append(objective)
-    new_weight, new_bias = std.from_standard(v, c)
+        loss, grad, anchor_z = layer.evaluate(aug)
+        history.append(loss + lam * layer.l1(aug))
+        for step in range(inner_iterations):
+            if step:
+                _, grad, _ = layer.evaluate(aug, anchor_z)
+            aug, _ = _lasso_step(grad, aug, metric, layer.thresholds, free, lasso_iterations, lam, None)
+    new_weight, new_bias = std.from_standard(aug[:, :-1], aug[:, -1])
     history.append(feta_objective(inputs, target, new_weight, new_bias, lam, t))
     return new_weight, new_bias, history
 
@@ -126,64 +178,78 @@ def feta_solve(inputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
 class FeTa(LayerPruner):
     """FeTa with a target sparsity (see the module docstring for the scheme).
 
-    Options: ``t`` softplus sharpness; ``sample_sizes`` the subsample sizes of the lam
-    search stages and ``stage_rounds`` their DCA rounds; ``inner_iterations`` FISTA steps
-    per DCA round in those stages; ``full_rounds``/``full_inner`` the DCA rounds on all
-    samples with lam frozen; ``refit_iterations`` FISTA steps of the support re-fit;
-    ``lam`` fixes lam (no search); ``seed`` draws the subsamples.
+    Options: ``t`` softplus sharpness; ``search_samples``/``search_rounds`` the subsample
+    and DCA steps of the lam search; ``full_rounds`` DCA steps on all samples with lam
+    frozen; ``refit_rounds`` re-fit steps on the support; ``lasso_iterations`` FISTA
+    iterations per step on the Gram; ``gram_samples`` rows used for the Gram on all
+    samples; ``lam`` fixes lam (no search); ``seed`` draws the subsamples.
     """
 
-    def __init__(self, t: float = 10.0, sample_sizes: tuple[int, ...] = (3000, 12000),
-                 stage_rounds: tuple[int, ...] = (4, 2), inner_iterations: int = 6,
-                 full_rounds: int = 1, full_inner: int = 2, refit_iterations: int = 2,
-                 lam: float | None = None, lipschitz_safety: float = 1.2, seed: int = 0) -> None:
-        self.t, self.sample_sizes, self.stage_rounds = t, tuple(sample_sizes), tuple(stage_rounds)
-        self.inner_iterations, self.full_rounds, self.full_inner = inner_iterations, full_rounds, full_inner
-        self.refit_iterations, self.lam, self.lipschitz_safety, self.seed = (
-            refit_iterations, lam, lipschitz_safety, seed)
+    def __init__(self, t: float = 10.0, search_samples: int = 4000, search_rounds: int = 6,
+                 full_rounds: int = 2, refit_rounds: int = 2, lasso_iterations: int = 40,
+                 gram_samples: int = 10000, lam: float | None = None, seed: int = 0) -> None:
+        self.t, self.search_samples, self.search_rounds = t, search_samples, search_rounds
+        self.full_rounds, self.refit_rounds, self.lasso_iterations = full_rounds, refit_rounds, lasso_iterations
+        self.gram_samples, self.lam, self.seed = gram_samples, lam, seed
 
-    def _initial_lam(self, v, std, allowed, n_prune: int, step: float) -> float:
-        """The lam whose single prox step from the trained weights zeroes ``n_prune`` weights."""
-        scores = (v.abs() * std.sd / step)[allowed]
-        if n_prune <= 0 or scores.numel() == 0:
-            return 0.0
-        n_prune = min(n_prune, scores.numel())
-        return float(scores.kthvalue(n_prune).values.clamp_min(1e-12))
+    def _descend(self, layer: _Layer, metric: _Metric, aug, free, lam: float, rounds: int,
+                 keep: int | None = None, guard: bool = True):
+        """``rounds`` DCA steps (one majorise-minimise step each) from ``aug``.
+
+        With ``guard``, a step that raises F is undone and the metric doubled, so F never
+        increases even when the Gram comes from a subsample.
+        """
+        loss, grad, _ = layer.evaluate(aug)
+        best = (loss + lam * layer.l1(aug), aug, grad)
+        evaluations = 1
+        for _ in range(rounds):
+            aug, lam = _lasso_step(best[2], best[1], metric, layer.thresholds, free,
+                                   self.lasso_iterations, lam, keep)
+            loss, grad, _ = layer.evaluate(aug)
+            evaluations += 1
+            objective = loss + lam * layer.l1(aug)
+            if guard and keep is None and objective > best[0]:
+                metric.scale *= 2.0
+                continue
+            best = (objective, aug, grad)
+        return best[1], lam, best[0], evaluations
 
     def _prune(self, layer: nn.Module, inputs, outputs, sparsity, relu) -> PruneResult:
         problem = layer_problem(layer, inputs, outputs, relu)
         x, y = problem.inputs, problem.target
         n, numel = x.shape[0], problem.weight.numel()
         n_prune = count_to_prune(numel, sparsity)
-        keep = max(numel - n_prune, 1)
         std = Standardiser(x)
-        allowed = (~std.constant).expand_as(problem.weight)
-        v, c = std.to_standard(problem.weight, problem.bias)
+        free = _free_entries(std, torch.ones_like(problem.weight, dtype=torch.bool))
+        aug = _augmented(std, problem.weight, problem.bias) * free
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).to(x.device)
-        sizes = [min(size, n) for size in self.sample_sizes if size < n]
-        rounds = list(self.stage_rounds[:len(sizes)])
-        first = x[order[:sizes[0]]] if sizes else x
-        lipschitz = _lipschitz(std, first, self.lipschitz_safety)
-        lam = self.lam if self.lam is not None else self._initial_lam(v, std, allowed, n_prune, 1 / lipschitz)
-        search = None if self.lam is not None or n_prune == 0 else keep
-        iterations, objective = 0, float("nan")
-        for size, count in zip(sizes, rounds):
-            data = _Sample(x[order[:size]], y[order[:size]], std, lipschitz)
-            for _ in range(count):
-                v, c, lam, objective = _dca_round(data, v, c, lam, self.inner_iterations, self.t,
-                                                  allowed, search)
-                iterations += self.inner_iterations
-        full = _Sample(x, y, std, lipschitz)
-        for _ in range(self.full_rounds):
-            v, c, lam, objective = _dca_round(full, v, c, lam, self.full_inner, self.t, allowed)
-            iterations += self.full_inner
-        mask = top_k_mask(v / std.sd, sparsity)
-        if self.refit_iterations > 0:
-            v, c, _, _ = _dca_round(full, v * mask, c, 0.0, self.refit_iterations, self.t, mask & allowed)
-            iterations += self.refit_iterations
-        weight, bias = std.from_standard(v * mask, c)
+        gram_rows = x[order[:self.gram_samples]] if self.gram_samples < n else x
+        metric = _Metric(std, gram_rows)
+        full = _Layer(x, y, std, self.t, free)
+        lam = self.lam
+        if lam is None:
+            keep = numel - n_prune
+            lam = self._initial_lam(aug, full, metric, n_prune)
+            rows = order[:min(self.search_samples, n)]
+            search = _Layer(x[rows], y[rows], std, self.t, free)
+            search_metric = _Metric(std, x[rows]) if rows.numel() < gram_rows.shape[0] else metric
+            aug, lam, _, _ = self._descend(search, search_metric, aug, free, lam, self.search_rounds, keep)
+        aug, lam, objective, passes = self._descend(full, metric, aug, free, lam, self.full_rounds)
+        mask = top_k_mask(aug[:, :-1] / std.sd, sparsity)
+        support = _free_entries(std, mask)
+        aug, _, loss, refit_passes = self._descend(full, metric, aug * support, support, 0.0,
+                                                   self.refit_rounds)
+        weight, bias = std.from_standard(aug[:, :-1], aug[:, -1])
         weight = weight * mask
-        objective = feta_objective(x, y, weight, bias, lam, self.t)
-        info = {"iterations": iterations, "objective": objective, "lam": lam,
-                "samples": sizes + [n], "t": self.t}
+        info = {"iterations": self.search_rounds + self.full_rounds + self.refit_rounds,
+                "objective": loss + lam * float(weight.abs().sum()), "lam": lam,
+                "data_passes": passes + refit_passes, "t": self.t}
         return PruneResult(weight.to(layer.weight.dtype), output_bias(layer, bias), mask, info)
+
+    @staticmethod
+    def _initial_lam(aug, layer: _Layer, metric: _Metric, n_prune: int) -> float:
+        """The lam at which one prox step at the trained weights zeroes about ``n_prune`` weights."""
+        scores = (aug[:, :-1].abs() * metric.factor / layer.thresholds[:-1])[layer.free[:, :-1]]
+        if n_prune <= 0 or scores.numel() == 0:
+            return 0.0
+        return float(scores.kthvalue(min(n_prune, scores.numel())).values.clamp_min(1e-12))

@@ -54,15 +54,16 @@ def twonn_ratios(distances: np.ndarray) -> np.ndarray:
     return distances[:, 1] / distances[:, 0]
 
 
-def combine_twonn(ratios: np.ndarray, discard_fraction: float = 0.1, method: str = "linear") -> float:
+def combine_twonn(ratios: np.ndarray, discard_fraction: float = 0.1, fit: str = "linear") -> float:
     """TwoNN dimension from the ratios ``mu`` (Facco, d'Errico, Rodriguez, Laio, Sci. Rep. 2017).
 
     ``mu`` follows the Pareto law ``F(mu) = 1 - mu^-d``, so ``-log(1 - F(mu)) = d log(mu)``.
     ``'linear'`` (the paper's eq. 5-6): sort ``mu``, drop the largest ``discard_fraction``,
     regress ``y_i = -log(1 - i/N)`` on ``x_i = log mu_(i)`` through the origin,
-    ``d = sum x_i y_i / sum x_i^2``. ``'mle'``: ``d = (n - 1) / (sum_{i<=n} log mu_(i) +
+    ``d = sum x_i y_i / sum x_i^2`` (with ``discard_fraction=0`` the point i = N, whose y is
+    infinite, is left out; skdim fails there). ``'mle'``: ``d = (n - 1) / (sum_{i<=n} log mu_(i) +
     (N - n) log mu_(n))`` with the discarded ratios treated as censored (Denti et al. 2022).
-    Both match ``skdim.id.TwoNN(discard_fraction, method)``.
+    Both match ``skdim.id.TwoNN(discard_fraction, method=fit)``.
     """
     if not 0.0 <= discard_fraction < 1.0:
         raise DimensionError(f"discard_fraction={discard_fraction!r} out of range: must lie in [0, 1)")
@@ -71,9 +72,12 @@ def combine_twonn(ratios: np.ndarray, discard_fraction: float = 0.1, method: str
     if n_keep < 2:
         raise DimensionError(f"TwoNN keeps {n_keep} of {n_total} points; needs at least 2")
     log_mu = np.log(np.sort(ratios)[:n_keep])
-    if method == "mle":
+    if fit == "mle":
         return float((n_keep - 1) / (log_mu.sum() + (n_total - n_keep) * log_mu[-1]))
-    if method == "linear":
-        y = -np.log(1 - np.arange(1, n_keep + 1) / n_total)
-        return float(np.dot(log_mu, y) / np.dot(log_mu, log_mu))
-    raise DimensionError(f"method={method!r} unknown for TwoNN: choose 'linear' or 'mle'")
+    if fit == "linear":
+        n_fit = min(n_keep, n_total - 1)
+        y = -np.log(1 - np.arange(1, n_fit + 1) / n_total)
+        x = log_mu[:n_fit]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.dot(x, y) / np.dot(x, x))
+    raise DimensionError(f"fit={fit!r} unknown for TwoNN: choose 'linear' or 'mle'")

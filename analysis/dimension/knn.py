@@ -10,6 +10,8 @@ rows that fail are screened again in float64. The result is exact up to ties.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
@@ -17,6 +19,7 @@ from .checks import as_points, check_enough_points
 
 DEFAULT_MEMORY_BYTES = 256 * 2**20
 CANDIDATE_MARGIN = 8
+EXACT_BLOCK_ROWS = 256
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -79,9 +82,19 @@ class _ChunkedSearch:
         return exact[:, : self.k], cand[:, : self.k], ok
 
     def _exact_sq_distances(self, rows, cand):
-        queries = self.x64[rows]
-        columns = [((queries - self.x64[cand[:, j]]) ** 2).sum(dim=1) for j in range(cand.shape[1])]
-        return torch.stack(columns, dim=1)
+        """``||x_i - x_j||^2`` in float64 for every candidate, in cache-sized blocks of rows."""
+        exact = torch.empty(cand.shape, dtype=torch.float64, device=cand.device)
+        with _one_cpu_thread():
+            self._fill_exact(exact, rows, cand)
+        return exact
+
+    def _fill_exact(self, exact, rows, cand):
+        for start in range(0, len(rows), EXACT_BLOCK_ROWS):
+            block = slice(start, start + EXACT_BLOCK_ROWS)
+            queries = self.x64[rows[block]]
+            for j in range(cand.shape[1]):
+                diff = queries - self.x64[cand[block, j]]
+                exact[block, j] = torch.einsum("ij,ij->i", diff, diff)
 
     def _accepted(self, rows, exact, screened, dtype):
         if self.n_candidates == self.n - 1:
@@ -90,3 +103,14 @@ class _ChunkedSearch:
         gamma = self.dim * unit / (1 - self.dim * unit)
         tolerance = gamma * (self.sq64[rows] + self.sq64.max()) * 2
         return exact[:, self.k - 1] <= screened[:, -1].double() - tolerance
+
+
+@contextmanager
+def _one_cpu_thread():
+    """Small per-block ops lose more to thread synchronisation than they gain on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

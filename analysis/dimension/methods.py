@@ -37,7 +37,7 @@ def _skdim_mle(points: np.ndarray, p: Params) -> float:
 def _skdim_twonn(points: np.ndarray, p: Params) -> float:
     """skdim.id.TwoNN(dist=True) fed with the torch (r1, r2) distances."""
     distances, _ = knn(points, 2, device=p["device"])
-    estimator = skdim.id.TwoNN(discard_fraction=p["discard_fraction"], dist=True, method=p["method"])
+    estimator = skdim.id.TwoNN(discard_fraction=p["discard_fraction"], dist=True, method=p["fit"])
     return estimator.fit(distances).dimension_
 
 
@@ -96,14 +96,14 @@ def _neighbors_plus_one(p: Params) -> int:
 
 
 MLE_DEFAULTS = {"n_neighbors": 20, "unbiased": False, "comb": "mle"}
-TWONN_DEFAULTS = {"discard_fraction": 0.1, "method": "linear"}
+TWONN_DEFAULTS = {"discard_fraction": 0.1, "fit": "linear"}
 
 register_estimator(Estimator(
     "mle", MLE_DEFAULTS, local=_mle_local,
     combine=lambda stats, p: combine_mle(stats, p["comb"]), min_points=_neighbors_plus_one))
 register_estimator(Estimator(
     "twonn", TWONN_DEFAULTS, local=_twonn_local,
-    combine=lambda stats, p: combine_twonn(stats, p["discard_fraction"], p["method"])))
+    combine=lambda stats, p: combine_twonn(stats, p["discard_fraction"], p["fit"])))
 register_estimator(Estimator("skdim-mle", MLE_DEFAULTS, fit=_skdim_mle, min_points=_neighbors_plus_one))
 register_estimator(Estimator("skdim-twonn", TWONN_DEFAULTS, fit=_skdim_twonn))
 register_estimator(Estimator("lpca", {"ver": "FO", "alphaFO": 0.05}, fit=_lpca, min_points=lambda p: 2))

@@ -1,0 +1,179 @@
+"""Net-Trim (Aghasi, Abdi, Nguyen, Romberg, NeurIPS 2017): convex layer-wise pruning.
+
+Per layer, with augmented inputs ``X~ = [X 1]`` (N, d+1), ``U = [W b]`` and the
+original outputs ``Y = relu(Z)``, ``Omega = {(n, i): Y_ni > 0}``:
+
+    min ||W||_1  s.t.  ||(X~ U^T)_Omega - Y_Omega||_F <= eps,  (X~ U^T)_{Omega^c} <= 0
+
+(the bias is not penalised). For a layer without relu (the last one) the constraint is
+``||X~ U^T - Y||_F <= eps`` (a sparse least squares). ``eps`` is given relative to
+``||Y||_F``. Solved by ADMM on the splitting ``A = X~ U^T``, ``B = U``:
+
+    U <- (X~^T X~ + c I)^{-1} (X~^T (A - P) + c (B - Q))   (Cholesky factor computed once)
+    A <- projection of X~ U^T + P onto the constraint set (eps-ball on Omega, clip on Omega^c)
+    B <- soft-threshold(U + Q, 1/rho) on the weights (bias copied)
+    P <- P + X~ U^T - A,   Q <- Q + U - B
+
+with ``c = rho_B / rho_A``. The returned weights are ``B`` (exact zeros).
+Parallel mode is this call on the original inputs; cascade mode passes the inputs of
+the already pruned network (``capture.capture_cascade``).
+
+Target sparsity (``NetTrim.prune``): bisection on log eps (warm-started ADMM) for the
+smallest eps whose solution has at most the target number of non-zeros, then exact
+top-k on that solution and a re-fit: ADMM on the same constraint with the support fixed
+and no l1 term (a feasibility problem), so the kept weights are not shrunk.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import LayerPruner, PruneResult, count_to_prune, register
+from .layerdata import layer_problem, output_bias, soft_threshold, top_k_mask
+
+
+@dataclass
+class NetTrimResult:
+    weight: torch.Tensor
+    bias: torch.Tensor
+    iterations: int
+    objective: float
+    violation: float  # relative constraint violation of the returned (weight, bias)
+    state: tuple
+
+
+def _project(values: torch.Tensor, target: torch.Tensor, active: torch.Tensor | None,
+             radius: float) -> torch.Tensor:
+    """Projection onto {A: ||A_active - Y_active|| <= radius, A_inactive <= 0}."""
+    if active is None:
+        diff = values - target
+        norm = float(diff.norm())
+        return values if norm <= radius else target + diff * (radius / norm)
+    diff = (values - target) * active
+    norm = float(diff.norm())
+    inside = target + (diff if norm <= radius else diff * (radius / norm))
+    return torch.where(active, inside, values.clamp_max(0))
+
+
+def constraint_violation(inputs, target, weight, bias, eps: float, relu: bool) -> float:
+    """Largest violation of the Net-Trim constraints at ``(weight, bias)``, relative to ``||Y||_F``."""
+    z = torch.addmm(bias, inputs, weight.T)
+    scale = float(target.norm()) or 1.0
+    if not relu:
+        return max(float((z - target).norm()) / scale - eps, 0.0)
+    active = target > 0
+    ball = float(((z - target) * active).norm()) / scale - eps
+    sign = float(z.masked_fill(active, 0).clamp_min(0).norm()) / scale
+    return max(ball, 0.0) + sign
+
+
+def nettrim_admm(inputs: torch.Tensor, target: torch.Tensor, eps: float, relu: bool = True,
+                 rho: float = 1.0, c: float = 1.0, max_iterations: int = 5000, tol: float = 1e-6,
+                 start: tuple | None = None, support: torch.Tensor | None = None,
+                 penalise: bool = True, factor: torch.Tensor | None = None) -> NetTrimResult:
+    """ADMM for Net-Trim at a fixed relative ``eps`` (see the module docstring).
+
+    ``inputs`` (N, d), ``target`` (N, d_out) with ``target >= 0`` when ``relu``.
+    ``rho`` is the penalty of ``A = X~ U^T`` (scaled by 1/N internally), ``c`` the ratio of
+    the penalty of ``B = U`` to it. ``support`` (d_out, d) fixes the zero pattern,
+    ``penalise=False`` drops the l1 term, ``start`` is a previous result's ``state``.
+    Stops when the primal and dual residuals fall below ``tol`` (relative).
+    """
+    n = inputs.shape[0]
+    x = torch.cat([inputs, torch.ones_like(inputs[:, :1])], 1)
+    if factor is None:
+        gram = x.T @ x / n
+        gram.diagonal().add_(c)
+        factor = torch.linalg.cholesky(gram.double()).to(x.dtype)
+    radius = eps * float(target.norm())
+    active = (target > 0) if relu else None
+    threshold = 1.0 / (rho * c)  # B-update threshold: 1 / rho_B with rho_B = c rho
+    d_out = target.shape[1]
+    if start is None:
+        u = torch.zeros(d_out, x.shape[1], dtype=x.dtype, device=x.device)
+        a, p, b, q = x @ u.T, torch.zeros_like(target), u.clone(), torch.zeros_like(u)
+    else:
+        u, a, p, b, q = (s.clone() for s in start)
+    keep = torch.ones_like(u, dtype=torch.bool)
+    if support is not None:
+        keep[:, :-1] = support
+    iteration = 0
+    for iteration in range(1, max_iterations + 1):
+        rhs = (x.T @ (a - p)) / n + c * (b - q).T
+        u = torch.cholesky_solve(rhs, factor).T
+        xu = x @ u.T
+        a = _project(xu + p, target, active, radius)
+        b_old = b
+        b = u + q
+        if penalise:
+            b[:, :-1] = soft_threshold(b[:, :-1], threshold)
+        b = b * keep
+        p = p + xu - a
+        q = q + u - b
+        primal = math.sqrt(float((xu - a).pow(2).sum()) / n + float((u - b).pow(2).sum()))
+        dual = float((b - b_old).norm()) * c
+        scale = max(float(b.norm()), float(target.norm()) / math.sqrt(n), 1e-12)
+        if primal <= tol * scale and dual <= tol * scale:
+            break
+    weight, bias = b[:, :-1], b[:, -1]
+    return NetTrimResult(weight, bias, iteration, float(weight.abs().sum()),
+                         constraint_violation(inputs, target, weight, bias, eps, relu),
+                         (u, a, p, b, q))
+
+
+@register("nettrim")
+class NetTrim(LayerPruner):
+    """Net-Trim with a target sparsity: eps bisection, exact top-k, support re-fit.
+
+    Options: ``eps`` fixes the relative eps (no search); ``eps_range`` the search bracket;
+    ``search_steps`` bisection steps; ``rho``, ``c`` ADMM penalties; ``max_iterations``
+    and ``tol`` per ADMM solve; ``refit_iterations`` ADMM steps of the re-fit.
+    """
+
+    def __init__(self, eps: float | None = None, eps_range: tuple[float, float] = (1e-3, 1.0),
+                 search_steps: int = 8, rho: float = 1.0, c: float = 1.0, max_iterations: int = 200,
+                 tol: float = 1e-4, refit_iterations: int = 100) -> None:
+        self.eps, self.eps_range, self.search_steps = eps, eps_range, search_steps
+        self.rho, self.c, self.max_iterations, self.tol = rho, c, max_iterations, tol
+        self.refit_iterations = refit_iterations
+
+    def _prune(self, layer: nn.Module, inputs, outputs, sparsity, relu) -> PruneResult:
+        problem = layer_problem(layer, inputs, outputs, relu)
+        x, y = problem.inputs, problem.target
+        keep = problem.weight.numel() - count_to_prune(problem.weight.numel(), sparsity)
+        options = dict(relu=relu, rho=self.rho, c=self.c, max_iterations=self.max_iterations, tol=self.tol)
+        gram = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+        gram = gram.T @ gram / x.shape[0]
+        gram.diagonal().add_(self.c)
+        options["factor"] = torch.linalg.cholesky(gram.double()).to(x.dtype)
+        iterations, chosen = 0, None
+        if self.eps is not None:
+            chosen = nettrim_admm(x, y, self.eps, **options)
+            eps, iterations = self.eps, chosen.iterations
+        else:
+            low, high = (math.log(e) for e in self.eps_range)
+            state = None
+            eps = math.exp(high)
+            for _ in range(self.search_steps):
+                trial = math.exp((low + high) / 2)
+                result = nettrim_admm(x, y, trial, start=state, **options)
+                iterations += result.iterations
+                state = result.state
+                if int(torch.count_nonzero(result.weight)) <= keep:
+                    high, chosen, eps = math.log(trial), result, trial
+                else:
+                    low = math.log(trial)
+            if chosen is None:
+                chosen = nettrim_admm(x, y, eps, start=state, **options)
+                iterations += chosen.iterations
+        mask = top_k_mask(chosen.weight, sparsity)
+        refit_options = dict(options, max_iterations=self.refit_iterations)
+        refit = nettrim_admm(x, y, eps, start=chosen.state, support=mask, penalise=False, **refit_options)
+        iterations += refit.iterations
+        weight = refit.weight * mask
+        info = {"iterations": iterations, "objective": float(weight.abs().sum()), "eps": eps,
+                "violation": constraint_violation(x, y, weight, refit.bias, eps, relu)}
+        return PruneResult(weight.to(layer.weight.dtype), output_bias(layer, refit.bias), mask, info)

@@ -1,0 +1,65 @@
+"""The torch kNN against a brute-force float64 reference (scipy cdist)."""
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+
+from analysis.dimension import DimensionError, knn
+
+
+def reference_knn(x: np.ndarray, k: int):
+    distances = cdist(x, x)
+    np.fill_diagonal(distances, np.inf)
+    indices = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(distances, indices, axis=1), indices
+
+
+@pytest.mark.parametrize("n, dim, k", [(300, 3, 1), (500, 40, 10), (200, 784, 25)])
+def test_knn_matches_cdist(n, dim, k):
+    x = np.random.default_rng(n + dim).random((n, dim))
+    distances, indices = knn(x, k, device="cpu")
+    ref_distances, ref_indices = reference_knn(x, k)
+    assert distances.shape == indices.shape == (n, k)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=0, atol=1e-6)
+
+
+def test_small_chunks_and_far_offset_give_same_result():
+    # a large common offset makes float32 ||a||^2 + ||b||^2 - 2ab cancel badly; the float64
+    # re-check must still give exact neighbours
+    x = np.random.default_rng(1).random((400, 20)) + 1e3
+    distances, indices = knn(x, 5, device="cpu", memory_bytes=4 * 400 * 3 * 7)
+    ref_distances, ref_indices = reference_knn(x, 5)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=0, atol=1e-6)
+
+
+def test_close_pairs_are_resolved_exactly():
+    # pairs of points 1e-4 apart on a grid: float32 alone cannot rank these distances
+    rng = np.random.default_rng(2)
+    base = rng.random((150, 10)) * 10
+    x = np.concatenate([base, base + rng.normal(scale=1e-4, size=base.shape)])
+    distances, indices = knn(x, 3, device="cpu")
+    ref_distances, ref_indices = reference_knn(x, 3)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=0, atol=1e-9)
+
+
+def test_self_is_excluded_and_torch_input_accepted():
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    _, indices = knn(x, 49)
+    assert not (indices == np.arange(50)[:, None]).any()
+    assert all(len(set(row)) == 49 for row in indices)
+
+
+@pytest.mark.parametrize("k", [0, 10, -1, 2.5])
+def test_k_out_of_range(k):
+    with pytest.raises(DimensionError, match="n_neighbors"):
+        knn(np.random.default_rng(0).random((10, 3)), k)
+
+
+def test_nan_input_rejected():
+    x = np.random.default_rng(0).random((10, 3))
+    x[4, 1] = np.nan
+    with pytest.raises(DimensionError, match="NaN"):
+        knn(x, 2)
