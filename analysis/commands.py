@@ -13,12 +13,18 @@ from . import presets
 from .device import resolve_device
 from .errors import WorkbenchError
 from .experiments.depth import run_depth
+from .experiments.methods import pruning_time_table, run_methods
 from .figures import depth as depth_figures
-from .models import MODEL_NAMES
-from .store import config_dict, ensure_writable_dir, load_table, save_table
-from .training import train_or_load
+from .figures import methods as methods_figures
+from .layerwise import hidden_linear_names, prune_network
+from .models import MODEL_NAMES, prunable_layers
+from .store import config_dict, ensure_writable_dir, load_table, save_table, save_torch, atomic_write
+from .training import evaluate, train_or_load
 
 DEPTH_TABLE = "depth.parquet"
+METHODS_TABLE = "methods_accuracy.parquet"
+RETRAIN_TABLE = "methods_retraining.parquet"
+PRUNING_TIME_TABLE = "pruning_time.parquet"
 
 
 @dataclass
@@ -64,22 +70,83 @@ def depth(args: argparse.Namespace) -> None:
     print(f"depth table: {path} ({len(table)} rows)")
 
 
+def prune(args: argparse.Namespace) -> None:
+    """Prune layers of one trained network with one method; write the checkpoint and its metrics."""
+    from pruning import make_permanent
+
+    ctx = context(args)
+    config = presets.training(ctx.preset, args.model, ctx.dataset, seed=(ctx.seeds or (0,))[0])
+    trained = train_or_load(config, ctx.cache, ctx.device, data_dir=ctx.data_dir, download=ctx.download,
+                            progress=ctx.progress)
+    names = _layer_names(trained.model, args.layers)
+    samples = trained.split.x_train[:args.samples].to(ctx.device)
+    pruned = prune_network(trained.model, names, args.method, args.sparsity, samples, cascade=not args.parallel)
+    x, y = trained.split.x_test.to(ctx.device), trained.split.y_test.to(ctx.device)
+    metrics = {"method": args.method, "sparsity": args.sparsity, "layers": names,
+               "accuracy_before": evaluate(trained.model, x, y)["accuracy"],
+               "accuracy_after": evaluate(pruned.model, x, y)["accuracy"],
+               "pruning_time_s": pruned.pruning_time_s, "layer_info": pruned.infos,
+               "train_config": config_dict(config)}
+    stem = f"{args.model}-{ctx.dataset}-{args.method}-s{args.sparsity:g}-{'_'.join(names)}"
+    out = ensure_writable_dir(ctx.results / "pruned")
+    model = make_permanent(pruned.model)
+    save_torch(out / f"{stem}.pt", {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                                    "metrics": metrics})
+    text = json.dumps(metrics, indent=2, default=float)
+    atomic_write(out / f"{stem}.json", lambda tmp: tmp.write_text(text))
+    print(text)
+
+
+def _layer_names(model, spec: str) -> list[str]:
+    if spec == "hidden":
+        return hidden_linear_names(model)
+    known = [name for name, _ in prunable_layers(model)]
+    names = [part.strip() for part in spec.split(",")]
+    for name in names:
+        if name not in known:
+            raise WorkbenchError(f"--layers: no prunable layer {name!r}; this model has {', '.join(known)}")
+    return names
+
+
+def methods(args: argparse.Namespace) -> None:
+    ctx = context(args)
+    config = presets.methods_config(ctx.preset, ctx.dataset, ctx.seeds)
+    accuracy, retraining = run_methods(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
+    for name, table in ((METHODS_TABLE, accuracy), (RETRAIN_TABLE, retraining),
+                        (PRUNING_TIME_TABLE, pruning_time_table(accuracy))):
+        path = save_table(ctx.results / name, table, config)
+        print(f"methods table: {path} ({len(table)} rows)")
+
+
+FIGURE_SETS = (
+    (DEPTH_TABLE, (depth_figures.accuracy_vs_sparsity, depth_figures.degradation_vs_depth)),
+    (METHODS_TABLE, (methods_figures.accuracy_vs_sparsity,
+                     lambda t, o, s: methods_figures.accuracy_vs_sparsity(t, o, s, y="representation_change"))),
+    (RETRAIN_TABLE, (methods_figures.retraining_curves, methods_figures.total_time)),
+    (PRUNING_TIME_TABLE, (lambda t, o, s: [methods_figures.write_markdown_table(
+        t, o / "pruning_time.md", "Pruning wall time per method and layer (seconds)")],)),
+)
+
+
 def figures(args: argparse.Namespace) -> None:
+    """Draw the figures of every stored table; fail only when there is no table at all."""
     ctx = context(args)
     out = ensure_writable_dir(ctx.figures)
-    drawn = []
-    source = ctx.results / DEPTH_TABLE
-    table = load_table(source)
-    drawn += depth_figures.accuracy_vs_sparsity(table, out, str(source))
-    drawn += depth_figures.degradation_vs_depth(table, out, str(source))
-    for path in drawn:
-        print(f"figure: {path}")
+    found = [(ctx.results / name, draws) for name, draws in FIGURE_SETS if (ctx.results / name).is_file()]
+    if not found:
+        load_table(ctx.results / DEPTH_TABLE)  # raises the one-line "not found" error
+    for source, draws in found:
+        table = load_table(source)
+        for draw in draws:
+            for path in draw(table, out, str(source)):
+                print(f"figure: {path}")
 
 
 def reproduce(args: argparse.Namespace) -> None:
     """Every experiment of the preset, then every figure."""
     args.model = "cnn8"
     depth(args)
+    methods(args)
     figures(args)
 
 
@@ -93,10 +160,25 @@ def _nothing(parser: argparse.ArgumentParser) -> None:
     return None
 
 
+def _prune_options(parser: argparse.ArgumentParser) -> None:
+    from pruning import available_methods
+
+    _model_option("fc")(parser)
+    parser.add_argument("--method", default="threshold", choices=available_methods())
+    parser.add_argument("--layers", default="hidden", help="comma-separated layer names, or 'hidden'")
+    parser.add_argument("--sparsity", type=float, required=True, help="target sparsity in [0, 1)")
+    parser.add_argument("--samples", type=int, default=10_000, help="training samples the method sees")
+    parser.add_argument("--parallel", action="store_true", help="inputs from the unpruned network "
+                        "(default: cascade, from the network pruned so far)")
+
+
 COMMANDS: dict[str, tuple[Callable, str, Callable]] = {
     "train": (train, "train (or load from cache) a network of the preset", _model_option("fc")),
     "depth": (depth, "hard-threshold every layer alone and onward over a sparsity grid",
               _model_option("cnn8")),
+    "prune": (prune, "prune layers of a trained network with one method", _prune_options),
+    "methods": (methods, "FeTa, Net-Trim, L-OBS and thresholding: accuracy, pruning and retraining time",
+                _nothing),
     "figures": (figures, "draw every figure from the stored result tables", _nothing),
     "reproduce": (reproduce, "run every experiment of the preset and draw every figure", _nothing),
 }

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from .errors import WorkbenchError
 from .experiments.depth import DepthConfig, sparsity_grid
+from .experiments.methods import MethodsConfig
+from .retraining import RetrainConfig
 from .training import TrainConfig
 
 PRESETS = ("quick", "paper", "smoke")
@@ -52,3 +54,17 @@ def depth_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = None
         return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1),
                            sparsities=sparsity_grid(0.1, 0.9) + (0.95,), eval_size=2000)
     return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1, 2))
+
+
+def methods_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = None) -> MethodsConfig:
+    """FC net of the paper for ``dataset`` and LeNet-5's fully connected layer, every method."""
+    networks = tuple(training(preset, model, dataset) for model in ("fc", "lenet5"))
+    if check_preset(preset) == "smoke":
+        return MethodsConfig(networks[:1], seeds=seeds or (0,), sparsities=(0.5, 0.9), prune_samples=2000,
+                             eval_size=1000, retrain=RetrainConfig(max_epochs=1.0, tolerance=0.01, eval_every=5))
+    if preset == "quick":
+        return MethodsConfig(networks, seeds=seeds or (0, 1), sparsities=(0.5, 0.7, 0.9, 0.95),
+                             prune_samples=10_000, eval_size=5000,
+                             retrain=RetrainConfig(max_epochs=2.0, tolerance=0.01, eval_every=10))
+    return MethodsConfig(networks, seeds=seeds or (0, 1, 2), retrain_sparsities=(0.8, 0.9, 0.95),
+                         retrain=RetrainConfig(max_epochs=10.0, tolerance=0.01, eval_every=20))

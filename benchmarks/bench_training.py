@@ -1,0 +1,77 @@
+"""Training throughput (samples/s) of the workbench trainer against a plain PyTorch loop.
+
+Same model, same data, same optimiser, same process. The plain loop is the
+textbook one: ``DataLoader(TensorDataset(x, y), shuffle=True)``. The trainer must
+not be slower (ratio >= 1).
+
+    python benchmarks/bench_training.py [--model fc] [--samples 20000] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from analysis.data import load_dataset
+from analysis.device import resolve_device
+from analysis.models import build_model
+from analysis.presets import paper_training
+from analysis.training import batch_order, make_optimizer, train_epoch
+
+
+def plain_epoch(model, optimizer, loader, device) -> None:
+    model.train()
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def best_throughput(run_epoch, n: int, repeats: int, device) -> float:
+    run_epoch()  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        tic = time.perf_counter()
+        run_epoch()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - tic)
+    return n / min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="fc", choices=("fc", "lenet5", "cnn8"))
+    parser.add_argument("--samples", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    data = load_dataset("fashion-mnist")
+    x, y = data.x_train[:args.samples], data.y_train[:args.samples]
+    config = paper_training(args.model, "fashion-mnist")
+    model = build_model(args.model, data.input_shape, 10, hidden=config.hidden).to(device)
+    optimizer = make_optimizer(model, config)
+    xd, yd = x.to(device), y.to(device)
+    loader = DataLoader(TensorDataset(x, y), batch_size=config.batch_size, shuffle=True)
+    counter = iter(range(10**9))
+    ours = best_throughput(lambda: train_epoch(model, optimizer, xd, yd, config.batch_size,
+                                               batch_order(len(xd), 0, next(counter), device)),
+                           len(x), args.repeats, device)
+    plain = best_throughput(lambda: plain_epoch(model, optimizer, loader, device), len(x), args.repeats, device)
+    print(f"model {args.model}, {len(x)} Fashion-MNIST samples, batch {config.batch_size}, device {device}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"trainer:    {ours:10.0f} samples/s")
+    print(f"plain loop: {plain:10.0f} samples/s")
+    print(f"ratio trainer/plain: {ours / plain:.2f}")
+
+
+if __name__ == "__main__":
+    main()
