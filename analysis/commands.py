@@ -12,9 +12,14 @@ import torch
 from . import presets
 from .device import resolve_device
 from .errors import WorkbenchError
+from .experiments.bounds import run_bounds
 from .experiments.depth import run_depth
+from .experiments.dimension_estimates import dataset_dimensions, points_dimensions, run_validation
+from .experiments.dimension_link import run_dimension_link
 from .experiments.methods import pruning_time_table, run_methods
+from .figures import bounds as bounds_figures
 from .figures import depth as depth_figures
+from .figures import dimension as dimension_figures
 from .figures import methods as methods_figures
 from .layerwise import hidden_linear_names, prune_network
 from .models import MODEL_NAMES, prunable_layers
@@ -25,6 +30,11 @@ DEPTH_TABLE = "depth.parquet"
 METHODS_TABLE = "methods_accuracy.parquet"
 RETRAIN_TABLE = "methods_retraining.parquet"
 PRUNING_TIME_TABLE = "pruning_time.parquet"
+BOUNDS_TABLE = "bounds.parquet"
+VALIDATION_TABLE = "dimension_validation.parquet"
+DATASET_DIMENSION_TABLE = "dimension_datasets.parquet"
+POINTS_DIMENSION_TABLE = "dimension_points.parquet"
+LINK_TABLE = "dimension_link.parquet"
 
 
 @dataclass
@@ -113,9 +123,67 @@ def methods(args: argparse.Namespace) -> None:
     config = presets.methods_config(ctx.preset, ctx.dataset, ctx.seeds)
     accuracy, retraining = run_methods(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
     for name, table in ((METHODS_TABLE, accuracy), (RETRAIN_TABLE, retraining),
-                        (PRUNING_TIME_TABLE, pruning_time_table(accuracy))):
+                        (BOUNDS_TABLE, (bounds_figures.bounds_vs_depth, bounds_figures.tightness_table)),
+    (VALIDATION_TABLE, (dimension_figures.estimator_validation, dimension_figures.validation_errors)),
+    (DATASET_DIMENSION_TABLE, (dimension_figures.dataset_table,)),
+    (LINK_TABLE, (dimension_figures.drop_vs_sparsity, dimension_figures.drop_vs_dimension,
+                  dimension_figures.link_table)),
+    (PRUNING_TIME_TABLE, pruning_time_table(accuracy))):
         path = save_table(ctx.results / name, table, config)
         print(f"methods table: {path} ({len(table)} rows)")
+
+
+def bounds(args: argparse.Namespace) -> None:
+    ctx = context(args)
+    config = presets.bounds_config(ctx.preset, ctx.dataset, ctx.seeds)
+    table = run_bounds(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
+    path = save_table(ctx.results / BOUNDS_TABLE, table, config)
+    print(f"bounds table: {path} ({len(table)} rows)")
+
+
+def dimension(args: argparse.Namespace) -> None:
+    """Estimates for a file of points, or for the datasets plus the estimator validation."""
+    ctx = context(args)
+    if args.points is not None:
+        table = points_dimensions(read_points(args.points), n_bootstrap=args.bootstrap)
+        save_table(ctx.results / POINTS_DIMENSION_TABLE, table)
+        print(table[["method", "value", "ci_low", "ci_high", "n_points", "n_duplicates"]].to_string(index=False))
+        return
+    validation = presets.validation_config(ctx.preset)
+    save_table(ctx.results / VALIDATION_TABLE, run_validation(validation), validation)
+    config = presets.dataset_dimension_config(ctx.preset, ctx.dataset)
+    table = dataset_dimensions(config, ctx.data_dir, ctx.download)
+    path = save_table(ctx.results / DATASET_DIMENSION_TABLE, table, config)
+    whole = table[table["group"].astype(str) == "all"]
+    print(whole[["dataset", "method", "k", "value", "ci_low", "ci_high", "published_mle_k20"]].to_string(index=False))
+    print(f"dimension table: {path} ({len(table)} rows)")
+
+
+def read_points(path: Path):
+    """Points from .npy, .npz (first array) or .csv (no header), as a float array (N, D)."""
+    import numpy as np
+
+    if not path.is_file():
+        raise WorkbenchError(f"--points: file {path} not found")
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                return archive[archive.files[0]]
+        if path.suffix == ".csv":
+            return np.loadtxt(path, delimiter=",", ndmin=2)
+    except (ValueError, OSError) as err:
+        raise WorkbenchError(f"--points: cannot read {path}: {err}") from None
+    raise WorkbenchError(f"--points: unsupported file type {path.suffix!r}; use .npy, .npz or .csv")
+
+
+def dimension_link(args: argparse.Namespace) -> None:
+    ctx = context(args)
+    config = presets.dimension_link_config(ctx.preset, ctx.dataset, ctx.seeds)
+    table = run_dimension_link(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
+    path = save_table(ctx.results / LINK_TABLE, table, config)
+    print(f"dimension-link table: {path} ({len(table)} rows)")
 
 
 FIGURE_SETS = (
@@ -123,6 +191,11 @@ FIGURE_SETS = (
     (METHODS_TABLE, (methods_figures.accuracy_vs_sparsity,
                      lambda t, o, s: methods_figures.accuracy_vs_sparsity(t, o, s, y="representation_change"))),
     (RETRAIN_TABLE, (methods_figures.retraining_curves, methods_figures.total_time)),
+    (BOUNDS_TABLE, (bounds_figures.bounds_vs_depth, bounds_figures.tightness_table)),
+    (VALIDATION_TABLE, (dimension_figures.estimator_validation, dimension_figures.validation_errors)),
+    (DATASET_DIMENSION_TABLE, (dimension_figures.dataset_table,)),
+    (LINK_TABLE, (dimension_figures.drop_vs_sparsity, dimension_figures.drop_vs_dimension,
+                  dimension_figures.link_table)),
     (PRUNING_TIME_TABLE, (lambda t, o, s: [methods_figures.write_markdown_table(
         t, o / "pruning_time.md", "Pruning wall time per method and layer (seconds)")],)),
 )
@@ -147,6 +220,10 @@ def reproduce(args: argparse.Namespace) -> None:
     args.model = "cnn8"
     depth(args)
     methods(args)
+    bounds(args)
+    args.points = None
+    dimension(args)
+    dimension_link(args)
     figures(args)
 
 
@@ -172,6 +249,11 @@ def _prune_options(parser: argparse.ArgumentParser) -> None:
                         "(default: cascade, from the network pruned so far)")
 
 
+def _dimension_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--points", type=Path, default=None, help="a .npy, .npz or .csv file of points (N, D)")
+    parser.add_argument("--bootstrap", type=int, default=20, help="bootstrap resamples for the intervals")
+
+
 COMMANDS: dict[str, tuple[Callable, str, Callable]] = {
     "train": (train, "train (or load from cache) a network of the preset", _model_option("fc")),
     "depth": (depth, "hard-threshold every layer alone and onward over a sparsity grid",
@@ -179,6 +261,11 @@ COMMANDS: dict[str, tuple[Callable, str, Callable]] = {
     "prune": (prune, "prune layers of a trained network with one method", _prune_options),
     "methods": (methods, "FeTa, Net-Trim, L-OBS and thresholding: accuracy, pruning and retraining time",
                 _nothing),
+    "bounds": (bounds, "tightness report: every bound beside the measured perturbation", _nothing),
+    "dimension": (dimension, "intrinsic dimension of the datasets (or of --points FILE), every estimator",
+                  _dimension_options),
+    "dimension-link": (dimension_link, "PCA and synthetic-manifold experiments: dimension against "
+                       "robustness to hard thresholding", _nothing),
     "figures": (figures, "draw every figure from the stored result tables", _nothing),
     "reproduce": (reproduce, "run every experiment of the preset and draw every figure", _nothing),
 }

@@ -6,7 +6,10 @@ samples and one epoch, finishing in seconds. Its numbers mean nothing.
 from __future__ import annotations
 
 from .errors import WorkbenchError
+from .experiments.bounds import BoundsConfig
 from .experiments.depth import DepthConfig, sparsity_grid
+from .experiments.dimension_estimates import DatasetDimensionConfig, ValidationConfig
+from .experiments.dimension_link import DimensionLinkConfig
 from .experiments.methods import MethodsConfig
 from .retraining import RetrainConfig
 from .training import TrainConfig
@@ -68,3 +71,47 @@ def methods_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = No
                              retrain=RetrainConfig(max_epochs=2.0, tolerance=0.01, eval_every=10))
     return MethodsConfig(networks, seeds=seeds or (0, 1, 2), retrain_sparsities=(0.8, 0.9, 0.95),
                          retrain=RetrainConfig(max_epochs=10.0, tolerance=0.01, eval_every=20))
+
+
+def bounds_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = None) -> BoundsConfig:
+    """LeNet-5 and the 8-layer CNN, the networks of the tightness goal."""
+    if check_preset(preset) == "smoke":
+        return BoundsConfig((training(preset, "lenet5", dataset),), seeds=seeds or (0,), sparsities=(0.5, 0.9),
+                            eval_size=32)
+    networks = (training(preset, "lenet5", dataset), training(preset, "cnn8", dataset))
+    if preset == "quick":
+        return BoundsConfig(networks, seeds=seeds or (0,), sparsities=(0.3, 0.5, 0.7, 0.9), eval_size=128)
+    return BoundsConfig(networks, seeds=seeds or (0, 1, 2), sparsities=sparsity_grid(0.1, 0.9), eval_size=1000)
+
+
+def validation_config(preset: str) -> ValidationConfig:
+    points = {"smoke": 200, "quick": 500, "paper": 2000}[check_preset(preset)]
+    return ValidationConfig(n_points=points)
+
+
+def dataset_dimension_config(preset: str, dataset: str) -> DatasetDimensionConfig:
+    """The chosen dataset first, then the others where they are on disk."""
+    others = tuple(d for d in ("fashion-mnist", "mnist", "cifar10") if d != dataset)
+    if check_preset(preset) == "smoke":
+        return DatasetDimensionConfig((dataset,), samples=2000, mle_neighbors=(5, 20), per_class=False,
+                                      n_bootstrap=3)
+    if preset == "quick":
+        return DatasetDimensionConfig((dataset,) + others, samples=10_000, n_bootstrap=10)
+    return DatasetDimensionConfig((dataset,) + others, samples=None, n_bootstrap=20)
+
+
+def dimension_link_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = None) -> DimensionLinkConfig:
+    synthetic = training(preset, "fc", "synthetic")
+    if check_preset(preset) == "smoke":
+        return DimensionLinkConfig(training(preset, "fc", dataset), pca_components=(10, 100),
+                                   synthetic_network=synthetic, latent_dimensions=(2, 8),
+                                   synthetic_sizes=(2000, 500), seeds=seeds or (0, 1), sparsities=(0.0, 0.5, 0.9),
+                                   eval_size=500, estimate_samples=1000)
+    if preset == "quick":
+        return DimensionLinkConfig(training(preset, "fc", dataset), pca_components=(10, 25, 50, 100, 300),
+                                   synthetic_network=synthetic, latent_dimensions=(2, 4, 8, 16, 32),
+                                   synthetic_sizes=(10_000, 2000), seeds=seeds or (0, 1, 2),
+                                   estimate_samples=3000)
+    return DimensionLinkConfig(training(preset, "cnn8", dataset), pca_components=tuple(range(50, 351, 50)),
+                               synthetic_network=synthetic, seeds=seeds or tuple(range(10)),
+                               sparsities=tuple(round(0.95 * i / 49, 4) for i in range(50)))

@@ -31,6 +31,7 @@ class TrainConfig:
     train_size: int | None = None  # subsample the training split (None = all)
     val_size: int = 5000
     seed: int = 0
+    variant: str = ""  # names a transformation an experiment applied to the data (part of the hash)
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
@@ -124,7 +125,8 @@ def train_or_load(config: TrainConfig, cache_dir: Path, device: torch.device, sp
                   data_dir: Path | None = None, download: bool = True, progress: bool = True) -> TrainedModel:
     """The trained network for ``config``: from the checkpoint cache, or trained and cached now."""
     split = split if split is not None else dataset_split(config, data_dir, download)
-    path = cache_dir / "models" / f"{config.model}-{config.dataset}-{config_hash(config)}.pt"
+    variant = f"-{config.variant}" if config.variant else ""
+    path = cache_dir / "models" / f"{config.model}-{config.dataset}{variant}-{config_hash(config)}.pt"
     if path.is_file():
         entry = load_torch(path)
         model = build_model(config.model, tuple(split.x_train.shape[1:]), int(split.y_train.max()) + 1,

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import skdim
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.dimension import estimate_dimension, remove_duplicates  # noqa: E402
@@ -55,8 +56,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=None, help="random subset size (default: all)")
     parser.add_argument("--k", type=int, default=20, help="MLE neighbours")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch and for numpy/scipy BLAS, the same for both sides")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads):
+        run(args)
 
+
+def run(args: argparse.Namespace) -> None:
     images = fashion_mnist_images()
     if args.n is not None and args.n < len(images):
         images = images[np.random.default_rng(args.seed).choice(len(images), args.n, replace=False)]
@@ -70,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         "TwoNN": (lambda: estimate_dimension(points, "twonn", device="cpu").value,
                   lambda: skdim.id.TwoNN().fit(points).dimension_),
     }
-    print(f"{'estimator':<10} {'ours (s)':>9} {'skdim (s)':>10} {'ratio':>7} {'ours':>8} {'skdim':>8} {'rel diff':>9}")
+    print(f"{'estimator':<10} {'ours (s)':>9} {'skdim (s)':>10} {'ratio':>7} {'ours':>8} {'skdim':>8} "
+          f"{'rel diff':>9}")
     for name, (ours, theirs) in cases.items():
         ours_value, ours_time = timed(ours)
         skdim_value, skdim_time = timed(theirs)

@@ -27,7 +27,7 @@ from .base import LayerPruner, PruneResult, PruningError, count_to_prune, regist
 from .layerdata import layer_problem, output_bias
 
 # Memory for the per-row inverse Hessians of "lobs-exact" (bytes per chunk of rows).
-_CHUNK_BYTES = 256 * 2 ** 20
+_CHUNK_BYTES = 16 * 2 ** 20  # a few rows, so their inverses stay in cache
 
 
 def layer_hessian(inputs: torch.Tensor, damping: float = 1e-4) -> torch.Tensor:
@@ -141,6 +141,6 @@ class LOBSExact(LOBS):
             rows = rows - coefficient[:, None] * inverses[index, :, q]
             rows[index[live], q[live]] = 0.0
             columns = inverses[index, :, q] * live[:, None]
-            inverses -= columns[:, :, None] * columns[:, None, :] / pivot[:, None, None]
+            inverses.baddbmm_(columns[:, :, None], (columns / pivot[:, None])[:, None, :], alpha=-1)
             removed[index[live], q[live]] = True
         return rows

@@ -133,6 +133,8 @@ def test_registry_lists_every_method():
     (np.random.default_rng(0).random((50, 3)), "nope", {}, "unknown estimator"),
     (np.full((50, 3), np.nan), "mle", {}, "NaN"),
     (np.random.default_rng(0).random(50), "mle", {}, "2-D"),
+    (np.random.default_rng(0).random((50, 3)), "mle", {"n_bootstrap": -1}, "n_bootstrap"),
+    (np.random.default_rng(0).random((50, 3)), "mle", {"confidence": 1.5}, "confidence"),
 ])
 def test_bad_input_is_a_clear_error(points, method, params, message):
     with pytest.raises(DimensionError, match=message):

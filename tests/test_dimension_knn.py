@@ -63,3 +63,15 @@ def test_nan_input_rejected():
     x[4, 1] = np.nan
     with pytest.raises(DimensionError, match="NaN"):
         knn(x, 2)
+
+
+def test_rows_float32_cannot_decide_are_widened_and_exact():
+    # tight clusters far apart: float32 error (~|x|^2 * 1e-6) exceeds every within-cluster
+    # distance, so each row has more possible neighbours than first-pass candidates
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(20, 5)) * 1e3
+    x = (centers[:, None, :] + rng.normal(scale=1e-2, size=(20, 40, 5))).reshape(-1, 5)
+    distances, indices = knn(x, 3, device="cpu")
+    ref_distances, ref_indices = reference_knn(x, 3)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=0, atol=1e-9)

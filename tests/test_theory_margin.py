@@ -20,9 +20,10 @@ def test_certificate_threshold_is_margin_over_sqrt2_and_tight():
     bound = torch.tensor([just_below, 1 / math.sqrt(2) + 1e-6, 0.0])
     assert certified_mask(bound, logits, labels).tolist() == [True, False, False]  # misclassified never counts
     assert certified_accuracy(bound, logits, labels) == pytest.approx(1 / 3)
-    # the worst perturbation of norm 1/sqrt(2) (direction (-1, 1)/sqrt(2)) reaches the tie exactly
-    worst = logits[0] + torch.tensor([-0.5, 0.5])
-    assert worst.norm().item() > 0 and float(worst[0] - worst[1]) == pytest.approx(0.0)
+    # the threshold is tight: a perturbation of norm 1/sqrt(2) along (-1, 1) reaches a tie
+    change = torch.tensor([-0.5, 0.5])
+    assert change.norm().item() == pytest.approx(1 / math.sqrt(2))
+    assert float((logits[0] + change)[0] - (logits[0] + change)[1]) == pytest.approx(0.0)
 
 
 def test_random_perturbations_within_the_certificate_never_flip():

@@ -24,16 +24,19 @@ def check_confidence(confidence: float) -> float:
     return float(confidence)
 
 
-def bootstrap_values(estimator: Estimator, points: np.ndarray, params: Params,
-                     n_bootstrap: int, seed: int = 0) -> np.ndarray:
-    """Estimates on ``n_bootstrap`` resamples of ``points`` (fixed ``seed``); NaN where one fails."""
+def bootstrap_values(estimator: Estimator, points: np.ndarray, params: Params, n_bootstrap: int,
+                     seed: int = 0, local_stats: np.ndarray | None = None) -> np.ndarray:
+    """Estimates on ``n_bootstrap`` resamples of ``points`` (fixed ``seed``); NaN where one fails.
+
+    ``local_stats``: the estimator's per-point statistics on ``points`` if already computed.
+    """
     if n_bootstrap < 1:
         raise DimensionError(f"n_bootstrap={n_bootstrap} out of range: must be >= 1")
     rng = np.random.default_rng(seed)
     n = len(points)
     draws = [rng.integers(0, n, size=n) for _ in range(n_bootstrap)]
     if estimator.has_local:
-        stats = estimator.local(points, params)
+        stats = estimator.local(points, params) if local_stats is None else local_stats
         return np.array([_safe(estimator.combine, stats[d], params) for d in draws])
     return np.array([_safe(estimator.fit, points[np.unique(d)], params) for d in draws])
 

@@ -51,14 +51,16 @@ def estimate_dimension(points: np.ndarray | torch.Tensor, method: str = "mle", *
     estimator = get_estimator(method)
     resolved = {**resolve_params(estimator, params), "device": device, "seed": seed}
     check_confidence(confidence)
+    if n_bootstrap < 0:
+        raise DimensionError(f"n_bootstrap={n_bootstrap} out of range: must be >= 0")
     unique, n_duplicates = remove_duplicates(as_points(points))
     _check_point_count(len(unique), n_duplicates, estimator.min_points(resolved), estimator.name)
     start = time.perf_counter()
-    value, note = _evaluate(estimator, unique, resolved)
+    value, note, local_stats = _evaluate(estimator, unique, resolved)
     low, high = math.nan, math.nan
     if n_bootstrap > 0:
-        low, high = percentile_interval(bootstrap_values(estimator, unique, resolved, n_bootstrap, seed),
-                                        confidence)
+        values = bootstrap_values(estimator, unique, resolved, n_bootstrap, seed, local_stats)
+        low, high = percentile_interval(values, confidence)
     return DimensionEstimate(
         method=estimator.name, value=value, ci_low=low, ci_high=high, n_points=len(unique),
         n_duplicates=n_duplicates, ambient_dimension=unique.shape[1],
@@ -102,13 +104,20 @@ def _check_point_count(n_unique: int, n_duplicates: int, needed: int, name: str)
                              f"({n_duplicates} duplicates removed)")
 
 
-def _evaluate(estimator, points: np.ndarray, params: Params) -> tuple[float, str]:
+def _evaluate(estimator, points: np.ndarray, params: Params) -> tuple[float, str, np.ndarray | None]:
+    """(value or NaN, reason for NaN, per-point statistics of a kNN fast path or None)."""
+    local_stats = None
     try:
-        value = float(np.asarray(estimator.evaluate(points, params)).squeeze())
+        if estimator.has_local:
+            local_stats = estimator.local(points, params)
+            value = estimator.combine(local_stats, params)
+        else:
+            value = estimator.fit(points, params)
+        value = float(np.asarray(value).squeeze())
     except DimensionError:
         raise
     except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError) as error:
-        return math.nan, f"{type(error).__name__}: {error}".splitlines()[0]
+        return math.nan, f"{type(error).__name__}: {error}".splitlines()[0], local_stats
     if not math.isfinite(value):
-        return math.nan, f"estimator returned {value}"
-    return value, ""
+        return math.nan, f"estimator returned {value}", local_stats
+    return value, "", local_stats

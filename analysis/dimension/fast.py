@@ -16,9 +16,10 @@ def mle_local(distances: np.ndarray, n_neighbors: int, unbiased: bool = False) -
     """Levina-Bickel local dimension of every point from its sorted neighbour distances.
 
     ``m_k(x) = (k - 1) / sum_{j=1}^{k-1} log(T_k(x) / T_j(x))`` with ``T_j`` the distance to
-    the j-th neighbour (Levina and Bickel, NeurIPS 2004, eq. 8). ``unbiased=True`` uses
-    ``k - 2`` in the numerator, the unbiased form (MacKay and Ghahramani 2005 note; also
-    skdim's ``MLE(unbiased=True)``).
+    the j-th neighbour (Levina and Bickel, "Maximum likelihood estimation of intrinsic
+    dimension", NeurIPS 2004). ``unbiased=True`` uses ``k - 2`` in the numerator, the
+    normalisation Levina and Bickel give for an unbiased estimate (skdim's
+    ``MLE(unbiased=True)``).
     """
     k = int(n_neighbors)
     if k < (3 if unbiased else 2) or k > distances.shape[1]:

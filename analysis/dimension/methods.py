@@ -10,7 +10,7 @@ import numpy as np
 import skdim
 
 from .fast import combine_mle, combine_twonn, mle_local, twonn_ratios
-from .knn import knn
+from .neighbors import knn
 from .registry import Estimator, Params, register_estimator
 
 DANCO_FIT_TABLE = {"k": 10, "min_points": 20, "max_points": 5000, "max_dimension": 100}
@@ -111,6 +111,7 @@ register_estimator(Estimator("corrint", {"k1": 10, "k2": 20}, fit=_corrint,
                              min_points=lambda p: p["k2"] + 1))
 register_estimator(Estimator("danco", {"k": 10, "max_dimension": 50, "ver": "auto"}, fit=_danco,
                              min_points=lambda p: p["k"] + 2))
-register_estimator(Estimator("ess", {"n_neighbors": 20, "ver": "a"}, fit=_ess, min_points=_neighbors_plus_one))
+register_estimator(Estimator("ess", {"n_neighbors": 20, "ver": "a"}, fit=_ess,
+                             min_points=_neighbors_plus_one))
 register_estimator(Estimator("fishers", {"conditional_number": 10, "limit_maxdim": False}, fit=_fishers,
                              min_points=lambda p: 2))
