@@ -80,22 +80,6 @@ class Standardiser:
         grad_v = (grad_z.T @ inputs - torch.outer(grad_c, self.mean)) / self.sd
         return grad_v, grad_c
 
-    def lambda_max(self, inputs: torch.Tensor, iterations: int = 30, seed: int = 0) -> float:
-        """Largest eigenvalue of the standardised Gram ``[Xs 1]^T [Xs 1] / N`` (power iteration)."""
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        vec = torch.randn(inputs.shape[1], generator=gen).to(inputs)
-        vec = vec * ~self.constant
-        value = 0.0
-        for _ in range(iterations):
-            col = (inputs @ (vec / self.sd) - (self.mean / self.sd) @ vec)
-            new = ((col @ inputs - col.sum() * self.mean) / self.sd) / inputs.shape[0]
-            new = new * ~self.constant
-            value = float(new.norm())
-            if value == 0.0:
-                break
-            vec = new / value
-        return max(value, 1.0)  # the ones column alone has eigenvalue 1 (it is orthogonal to Xs)
-
 
 def soft_threshold(values: torch.Tensor, threshold: torch.Tensor | float) -> torch.Tensor:
     """Proximal operator of ``threshold * |.|``: ``sign(v) max(|v| - threshold, 0)``."""

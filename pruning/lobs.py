@@ -83,7 +83,7 @@ class LOBS(LayerPruner):
         mask = torch.ones(d_out * d_in, dtype=torch.bool, device=rows.device)
         mask[ranked] = False
         mask = mask.reshape(d_out, d_in)
-        new_rows = self._remove(rows, inverse, ranked, mask)
+        new_rows, mask = self._remove(rows, inverse, ranked, mask)
         new_rows[:, :-1] *= mask
         delta = new_rows - rows
         undamped = layer_hessian(problem.inputs, 0.0)
@@ -94,7 +94,10 @@ class LOBS(LayerPruner):
         return PruneResult(weight.to(layer.weight.dtype), output_bias(layer, bias.float()), mask, info)
 
     def _remove(self, rows, inverse, ranked, mask):
-        """Variant 1: per row, apply the OBS updates in saliency order with the fixed inverse."""
+        """Variant 1: per row, apply the OBS updates in saliency order with the fixed inverse.
+
+        Returns the new rows and the kept-weights mask.
+        """
         d_in = mask.shape[1]
         row_of, column_of = ranked // d_in, ranked % d_in
         order = torch.argsort(row_of, stable=True)  # within a row, keeps the saliency order
@@ -108,7 +111,7 @@ class LOBS(LayerPruner):
             q = column_of[starts[live] + step]
             coefficient = rows[live, q] / inverse[q, q]
             rows[live] -= coefficient[:, None] * inverse[q]
-        return rows
+        return rows, mask
 
 
 @register("lobs-exact")
@@ -117,12 +120,12 @@ class LOBSExact(LOBS):
 
     def _remove(self, rows, inverse, ranked, mask):
         counts = (~mask).sum(1)
-        rows = rows.clone()
+        rows, removed = rows.clone(), torch.zeros_like(rows, dtype=torch.bool)
         chunk = max(1, _CHUNK_BYTES // (inverse.numel() * inverse.element_size()))
         for start in range(0, rows.shape[0], chunk):
             part = slice(start, start + chunk)
-            rows[part] = self._greedy(rows[part], inverse, counts[part])
-        return rows
+            rows[part], removed[part] = self._greedy(rows[part], inverse, counts[part])
+        return rows, ~removed[:, :-1]
 
     @staticmethod
     def _greedy(rows, inverse, counts):
@@ -143,4 +146,5 @@ class LOBSExact(LOBS):
             columns = inverses[index, :, q] * live[:, None]
             inverses.baddbmm_(columns[:, :, None], (columns / pivot[:, None])[:, None, :], alpha=-1)
             removed[index[live], q[live]] = True
-        return rows
+        removed[:, -1] = False
+        return rows, removed

@@ -34,6 +34,8 @@ from torch import nn
 from .base import LayerPruner, PruneResult, count_to_prune, register
 from .layerdata import layer_problem, output_bias, soft_threshold, top_k_mask
 
+_CHECK_EVERY = 10
+
 
 @dataclass
 class NetTrimResult:
@@ -113,6 +115,8 @@ def nettrim_admm(inputs: torch.Tensor, target: torch.Tensor, eps: float, relu: b
         b = b * keep
         p = p + xu - a
         q = q + u - b
+        if iteration % _CHECK_EVERY and iteration != max_iterations:
+            continue  # residual norms force a device sync: check them only now and then
         primal = math.sqrt(float((xu - a).pow(2).sum()) / n + float((u - b).pow(2).sum()))
         dual = float((b - b_old).norm()) * c
         scale = max(float(b.norm()), float(target.norm()) / math.sqrt(n), 1e-12)

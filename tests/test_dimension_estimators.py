@@ -6,7 +6,7 @@ import pytest
 import skdim
 
 from analysis.dimension import (DimensionError, available_estimators, estimate_by_class,
-                                estimate_dimension)
+                                estimate_dimension, remove_duplicates)
 
 
 def flat_subspace(n: int, k: int, ambient: int, seed: int = 0) -> np.ndarray:
@@ -139,3 +139,10 @@ def test_registry_lists_every_method():
 def test_bad_input_is_a_clear_error(points, method, params, message):
     with pytest.raises(DimensionError, match=message):
         estimate_dimension(points, method, **params)
+
+
+def test_remove_duplicates_keeps_first_occurrences_in_order():
+    x = np.array([[1.0, 2.0], [0.0, -0.0], [1.0, 2.0], [0.0, 0.0], [3.0, 1.0]])
+    unique, removed = remove_duplicates(x)
+    assert removed == 2
+    np.testing.assert_array_equal(unique, x[[0, 1, 4]])

@@ -65,12 +65,14 @@ def test_nan_input_rejected():
         knn(x, 2)
 
 
-def test_rows_float32_cannot_decide_are_widened_and_exact():
+@pytest.mark.parametrize("cluster_size", [8, 40])
+def test_rows_float32_cannot_decide_are_ranked_in_float64(cluster_size):
     # tight clusters far apart: float32 error (~|x|^2 * 1e-6) exceeds every within-cluster
-    # distance, so each row has more possible neighbours than first-pass candidates
+    # distance, so float32 cannot tell the k nearest; with 8 per cluster the kept candidates
+    # hold every possible neighbour, with 40 the rows are rescanned
     rng = np.random.default_rng(3)
     centers = rng.normal(size=(20, 5)) * 1e3
-    x = (centers[:, None, :] + rng.normal(scale=1e-2, size=(20, 40, 5))).reshape(-1, 5)
+    x = (centers[:, None, :] + rng.normal(scale=1e-2, size=(20, cluster_size, 5))).reshape(-1, 5)
     distances, indices = knn(x, 3, device="cpu")
     ref_distances, ref_indices = reference_knn(x, 3)
     np.testing.assert_array_equal(indices, ref_indices)

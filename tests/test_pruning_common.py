@@ -36,7 +36,9 @@ def test_hits_target_sparsity_and_keeps_bias_dense(name, sparsity, relu):
     assert result.bias is not None and torch.all(result.bias != 0)
     assert result.weight.shape == layer.weight.shape and result.weight.dtype == layer.weight.dtype
     assert torch.isfinite(result.weight).all() and torch.isfinite(result.bias).all()
-    assert math.isfinite(result.info["objective"]) and "iterations" in result.info
+    assert "iterations" in result.info
+    if name != "threshold":  # thresholding uses no data, so it has no objective
+        assert math.isfinite(result.info["objective"])
     assert result.info["wall_time_s"] >= 0 and result.info["method"] == name
 
 

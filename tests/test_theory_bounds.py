@@ -198,3 +198,18 @@ def test_models_are_not_modified_and_bad_inputs_raise():
                      torch.randn(3, 4))
     with pytest.raises(TheoryError, match=r"shape \(3, 5\)"):
         layer_bounds(model, 0, torch.zeros(3, 4), torch.randn(3, 5))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer_index", [0, 3, 6])
+def test_cnn8_bounds_on_256_samples_are_sound(layer_index):
+    from analysis.models import build_model
+
+    model = build_model("cnn8", (1, 28, 28), 10, seed=0).eval()
+    lipschitz = module_lipschitz_constants(model, (1, 28, 28))
+    inputs = torch.rand(256, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    pruned = magnitude_pruned(prunable(model)[layer_index].weight, 0.2)
+    bounds = layer_bounds(model, layer_index, pruned, inputs, lipschitz=lipschitz)
+    assert all(value.shape == (256,) for value in bounds.values())
+    assert torch.all(bounds["crown"] >= bounds["measured"] * (1 - 1e-4))  # float32 inputs: looser rounding
+    assert torch.all(bounds["per_sample"] >= bounds["crown"])

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .network import PRUNABLE
-from .propagation import BallBox, _backward_affine, _weight
+from .propagation import BallBox, backward_affine, weight_in_use
 
 
 def _relu_interval(state: BallBox, center: torch.Tensor, spread: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,9 +82,9 @@ def interval_jacobian_norm(modules: Sequence[nn.Module], states: Mapping[int, Ba
     for position in range(len(modules) - 1, start - 1, -1):
         module, state = modules[position], states[position]
         if isinstance(module, PRUNABLE):
-            w = _weight(module, position, weights)
-            center = _backward_affine(module, w, center, state.center.shape, scratch.clone())
-            spread = _backward_affine(module, w.abs(), spread, state.center.shape, scratch.clone())
+            w = weight_in_use(module, position, weights)
+            center = backward_affine(module, w, center, state.center.shape, scratch.clone())
+            spread = backward_affine(module, w.abs(), spread, state.center.shape, scratch.clone())
         elif isinstance(module, nn.ReLU):
             center, spread = _relu_interval(state, center, spread)
         elif isinstance(module, nn.MaxPool2d):

@@ -6,9 +6,10 @@ tightest, for one pruned layer:
 
 * 'global':     ``||R||_2 max_x ||h_{l-1}(x)|| prod_{j>l} L_j``
 * 'per_sample': ``||R h_{l-1}(x)|| prod_{j>l} L_j``
-* 'crown':      the ball of radius ``||R h_{l-1}(x)||`` around the actual pre-activation
-  pushed through the rest of the network (``propagation.propagate``), then
-  ``||max(U - f, f - L)||_2`` over the output box [L, U], capped by the propagated radius.
+* 'crown':      the l2 ball of radius ``||R h_{l-1}(x)||`` around the actual pre-activation
+  pushed through the rest of the network (``tight_bound``): ball-box arithmetic, CROWN
+  output intervals [L, U] giving ``||max(U - f, f - L)||_2``, and an interval-Jacobian local
+  Lipschitz bound; the smallest of these (and of 'per_sample').
 
 ``L_j`` are the module Lipschitz constants (operator norms of the later Linear/Conv2d
 layers, 1 for relu, sqrt(c) for max-pooling). 'jacobian_estimate' is the first-order
@@ -110,7 +111,8 @@ def jacobian_estimate(model: nn.Sequential, pruned: Mapping[int, torch.Tensor],
     def network(*layer_weights: torch.Tensor) -> torch.Tensor:
         return run_from(modules, 0, inputs, dict(zip(positions, layer_weights)))
 
-    _, change = jvp(network, originals, tangents)
+    with torch.no_grad():
+        _, change = jvp(network, originals, tangents)
     return change.flatten(1).norm(dim=1)
 
 

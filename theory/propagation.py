@@ -53,7 +53,7 @@ class BallBox:
         return deviation.flatten(1).norm(dim=1)
 
 
-def _weight(module: nn.Module, position: int, weights: Mapping[int, torch.Tensor]) -> torch.Tensor:
+def weight_in_use(module: nn.Module, position: int, weights: Mapping[int, torch.Tensor]) -> torch.Tensor:
     return weights.get(position, module.weight).detach()
 
 
@@ -61,7 +61,7 @@ def forward_step(module: nn.Module, position: int, state: BallBox, next_center: 
                  lipschitz: float, weights: Mapping[int, torch.Tensor]) -> BallBox:
     """The BallBox after ``module`` given the one before it (``next_center`` = actual output)."""
     if isinstance(module, PRUNABLE):
-        w = _weight(module, position, weights)
+        w = weight_in_use(module, position, weights)
         low_dev, high_dev = state.lower - state.center, state.upper - state.center
         mid = apply_module(module, (low_dev + high_dev) / 2, w, with_bias=False)
         spread = apply_module(module, (high_dev - low_dev) / 2, w.abs(), with_bias=False)
@@ -81,7 +81,7 @@ def forward_step(module: nn.Module, position: int, state: BallBox, next_center: 
     return result
 
 
-def _backward_affine(module: nn.Module, w: torch.Tensor, coef: torch.Tensor, in_shape: torch.Size,
+def backward_affine(module: nn.Module, w: torch.Tensor, coef: torch.Tensor, in_shape: torch.Size,
                      const: torch.Tensor) -> torch.Tensor:
     """Replace ``coef . (W v + b)`` by ``(W^T coef) . v`` and add ``coef . b`` to ``const`` (in place)."""
     batch, specs = coef.shape[:2]
@@ -158,7 +158,7 @@ def crown_upper_bound(modules: Sequence[nn.Module], states: Mapping[int, BallBox
     for position in range(end - 1, start - 1, -1):
         module, state = modules[position], states[position]
         if isinstance(module, PRUNABLE):
-            coef = _backward_affine(module, _weight(module, position, weights), coef, state.center.shape, const)
+            coef = backward_affine(module, weight_in_use(module, position, weights), coef, state.center.shape, const)
         elif isinstance(module, nn.ReLU):
             coef = _backward_relu(state, coef, const)
         elif isinstance(module, nn.MaxPool2d):

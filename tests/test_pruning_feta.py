@@ -1,0 +1,69 @@
+"""FeTa: DCA monotonicity, exact sparsity, and a better relu reconstruction than thresholding."""
+import torch
+
+from pruning import FeTa, feta_objective, feta_solve, get_method
+from pruning.feta import curvature_bound, softplus_t
+
+from pruning_data import layer_data, relu_error
+
+
+def test_softplus_and_its_curvature_bound():
+    z = torch.linspace(-3, 3, 601, dtype=torch.float64)
+    torch.testing.assert_close(softplus_t(z, 10.0), torch.log1p(torch.exp(10 * z)) / 10)
+    z.requires_grad_(True)
+    slope = softplus_t(z, 10.0) * torch.sigmoid(10 * z)
+    (second,) = torch.autograd.grad(slope.sum(), z)
+    bound = curvature_bound()
+    assert 1.0 < bound < 1.1
+    # d/dz [s_t(z) s_t'(z)] = sigmoid(w)^2 + softplus(w) sigmoid(w)(1 - sigmoid(w)), w = t z: t cancels.
+    assert bound - 1e-3 <= float(second.max()) <= bound + 1e-9
+
+
+def test_dc_objective_never_increases_over_dca_iterations():
+    layer, inputs, outputs = layer_data(n=200, d_in=12, d_out=5, seed=2)
+    target = outputs.clamp_min(0)
+    for lam in (1e-3, 1e-2):
+        _, _, history = feta_solve(inputs, target, layer.weight.detach(), layer.bias.detach(), lam,
+                                   outer_iterations=6, inner_iterations=8, lasso_iterations=300)
+        assert len(history) == 7
+        for before, after in zip(history, history[1:]):
+            assert after <= before * (1 + 1e-5)
+        assert history[-1] < history[0]
+
+
+def test_solution_is_sparse_at_large_lam_and_matches_its_objective():
+    layer, inputs, outputs = layer_data(n=200, d_in=12, d_out=5, seed=2)
+    target = outputs.clamp_min(0)
+    weight, bias, history = feta_solve(inputs, target, layer.weight.detach(), layer.bias.detach(),
+                                       0.05, outer_iterations=5, inner_iterations=5)
+    assert int((weight == 0).sum()) > 10
+    assert abs(history[-1] - feta_objective(inputs, target, weight, bias, 0.05)) < 1e-4
+
+
+def test_exact_zeros_at_requested_sparsity_with_fixed_lam_too():
+    layer, inputs, outputs = layer_data(n=300, d_in=16, d_out=6)
+    for method in (FeTa(), FeTa(lam=1e-3)):
+        result = method.prune(layer, inputs, outputs, 0.8)
+        assert int((result.weight == 0).sum()) == round(0.8 * 96)
+        assert torch.equal(result.weight != 0, result.mask)
+
+
+def test_beats_thresholding_in_relu_reconstruction_at_high_sparsity():
+    layer, inputs, outputs = layer_data(n=400, d_in=20, d_out=8, seed=4)
+    errors = {}
+    for name in ("threshold", "feta"):
+        result = get_method(name).prune(layer, inputs, outputs, 0.85)
+        errors[name] = relu_error(inputs, outputs, result.weight, result.bias)
+    assert errors["feta"] < 0.7 * errors["threshold"]
+
+
+def test_subsample_stages_are_used_on_large_inputs_and_are_seeded():
+    layer, inputs, outputs = layer_data(n=900, d_in=16, d_out=6)
+    options = dict(search_samples=200, gram_samples=300)
+    first = FeTa(**options).prune(layer, inputs, outputs, 0.75)
+    second = FeTa(**options).prune(layer, inputs, outputs, 0.75)
+    torch.testing.assert_close(first.weight, second.weight)
+    assert int((~first.mask).sum()) == 72
+    threshold = get_method("threshold").prune(layer, inputs, outputs, 0.75)
+    assert relu_error(inputs, outputs, first.weight, first.bias) < relu_error(
+        inputs, outputs, threshold.weight, threshold.bias)
