@@ -123,12 +123,7 @@ def methods(args: argparse.Namespace) -> None:
     config = presets.methods_config(ctx.preset, ctx.dataset, ctx.seeds)
     accuracy, retraining = run_methods(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
     for name, table in ((METHODS_TABLE, accuracy), (RETRAIN_TABLE, retraining),
-                        (BOUNDS_TABLE, (bounds_figures.bounds_vs_depth, bounds_figures.tightness_table)),
-    (VALIDATION_TABLE, (dimension_figures.estimator_validation, dimension_figures.validation_errors)),
-    (DATASET_DIMENSION_TABLE, (dimension_figures.dataset_table,)),
-    (LINK_TABLE, (dimension_figures.drop_vs_sparsity, dimension_figures.drop_vs_dimension,
-                  dimension_figures.link_table)),
-    (PRUNING_TIME_TABLE, pruning_time_table(accuracy))):
+                        (PRUNING_TIME_TABLE, pruning_time_table(accuracy))):
         path = save_table(ctx.results / name, table, config)
         print(f"methods table: {path} ({len(table)} rows)")
 
@@ -251,7 +246,7 @@ def _prune_options(parser: argparse.ArgumentParser) -> None:
 
 def _dimension_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points", type=Path, default=None, help="a .npy, .npz or .csv file of points (N, D)")
-    parser.add_argument("--bootstrap", type=int, default=20, help="bootstrap resamples for the intervals")
+    parser.add_argument("--bootstrap", type=int, default=10, help="bootstrap resamples for the intervals")
 
 
 COMMANDS: dict[str, tuple[Callable, str, Callable]] = {

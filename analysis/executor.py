@@ -22,13 +22,13 @@ def cell_key(cell: dict) -> str:
 
 
 def run_cells(config: Any, cells: Iterable[dict], compute: Callable[[dict], list[dict]],
-              cache_dir: Path, description: str = "cells") -> pd.DataFrame:
+              cache_dir: Path, description: str = "cells", progress: bool = True) -> pd.DataFrame:
     """Compute every cell not yet cached under ``cache_dir``; return all rows as one table."""
     folder = cache_dir / "cells" / f"{type(config).__name__.lower()}-{config_hash(config)}"
     cells = list(cells)
     frames = []
     done = 0
-    with tqdm(total=len(cells), desc=description, unit="cell", dynamic_ncols=True) as bar:
+    with tqdm(total=len(cells), desc=description, unit="cell", dynamic_ncols=True, disable=not progress) as bar:
         for cell in cells:
             path = folder / f"{cell_key(cell)}.parquet"
             if path.is_file():

@@ -77,10 +77,11 @@ def bounds_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = Non
     """LeNet-5 and the 8-layer CNN, the networks of the tightness goal."""
     if check_preset(preset) == "smoke":
         return BoundsConfig((training(preset, "lenet5", dataset),), seeds=seeds or (0,), sparsities=(0.5, 0.9),
-                            eval_size=32)
+                            eval_size=32, onward=True)
     networks = (training(preset, "lenet5", dataset), training(preset, "cnn8", dataset))
     if preset == "quick":
-        return BoundsConfig(networks, seeds=seeds or (0,), sparsities=(0.3, 0.5, 0.7, 0.9), eval_size=128)
+        return BoundsConfig(networks, seeds=seeds or (0,), sparsities=(0.3, 0.5, 0.7, 0.9), eval_size=128,
+                            onward=False)
     return BoundsConfig(networks, seeds=seeds or (0, 1, 2), sparsities=sparsity_grid(0.1, 0.9), eval_size=1000)
 
 
@@ -94,7 +95,7 @@ def dataset_dimension_config(preset: str, dataset: str) -> DatasetDimensionConfi
     others = tuple(d for d in ("fashion-mnist", "mnist", "cifar10") if d != dataset)
     if check_preset(preset) == "smoke":
         return DatasetDimensionConfig((dataset,), samples=2000, mle_neighbors=(5, 20), per_class=False,
-                                      n_bootstrap=3)
+                                      n_bootstrap=20)
     if preset == "quick":
         return DatasetDimensionConfig((dataset,) + others, samples=10_000, n_bootstrap=10)
     return DatasetDimensionConfig((dataset,) + others, samples=None, n_bootstrap=20)

@@ -53,9 +53,7 @@ class Standardiser:
     """Exact reparametrisation of ``z = x W^T + b`` on standardised inputs ``(x - mean) / sd``."""
 
     def __init__(self, inputs: torch.Tensor) -> None:
-        mean = inputs.mean(0, dtype=torch.float64)
-        second = torch.linalg.vector_norm(inputs, dim=0, dtype=torch.float64).pow(2) / inputs.shape[0]
-        var = (second - mean.pow(2)).clamp_min(0)
+        var, mean = torch.var_mean(inputs, dim=0, correction=0)
         sd = var.sqrt()
         self.constant = sd <= _CONSTANT_COLUMN * sd.max().clamp_min(1e-30)
         self.mean = mean.to(inputs.dtype)

@@ -81,7 +81,8 @@ def nettrim_admm(inputs: torch.Tensor, target: torch.Tensor, eps: float, relu: b
     ``inputs`` (N, d), ``target`` (N, d_out) with ``target >= 0`` when ``relu``.
     ``rho`` is the penalty of ``A = X~ U^T`` (scaled by 1/N internally), ``c`` the ratio of
     the penalty of ``B = U`` to it. ``support`` (d_out, d) fixes the zero pattern,
-    ``penalise=False`` drops the l1 term, ``start`` is a previous result's ``state``.
+    ``penalise=False`` drops the l1 term, ``start`` is a previous result's ``state`` or a
+    ``(weight, bias)`` pair to start from (default: zeros).
     Stops when the primal and dual residuals fall below ``tol`` (relative).
     """
     n = inputs.shape[0]
@@ -97,6 +98,9 @@ def nettrim_admm(inputs: torch.Tensor, target: torch.Tensor, eps: float, relu: b
     if start is None:
         u = torch.zeros(d_out, x.shape[1], dtype=x.dtype, device=x.device)
         a, p, b, q = x @ u.T, torch.zeros_like(target), u.clone(), torch.zeros_like(u)
+    elif len(start) == 2:  # initial weights and bias
+        u = torch.cat([start[0], start[1][:, None]], 1).to(x)
+        a, p, b, q = _project(x @ u.T, target, active, radius), torch.zeros_like(target), u.clone(), torch.zeros_like(u)
     else:
         u, a, p, b, q = (s.clone() for s in start)
     keep = torch.ones_like(u, dtype=torch.bool)
@@ -133,12 +137,13 @@ class NetTrim(LayerPruner):
     """Net-Trim with a target sparsity: eps bisection, exact top-k, support re-fit.
 
     Options: ``eps`` fixes the relative eps (no search); ``eps_range`` the search bracket;
-    ``search_steps`` bisection steps; ``rho``, ``c`` ADMM penalties; ``max_iterations``
+    ``search_steps`` bisection steps; ``rho``, ``c`` ADMM penalties (``rho=None``: set so that
+    the soft-threshold ``1/(rho c)`` is twice the mean weight magnitude); ``max_iterations``
     and ``tol`` per ADMM solve; ``refit_iterations`` ADMM steps of the re-fit.
     """
 
     def __init__(self, eps: float | None = None, eps_range: tuple[float, float] = (1e-3, 1.0),
-                 search_steps: int = 8, rho: float = 1.0, c: float = 1.0, max_iterations: int = 200,
+                 search_steps: int = 8, rho: float | None = None, c: float = 1.0, max_iterations: int = 200,
                  tol: float = 1e-4, refit_iterations: int = 100) -> None:
         self.eps, self.eps_range, self.search_steps = eps, eps_range, search_steps
         self.rho, self.c, self.max_iterations, self.tol = rho, c, max_iterations, tol
@@ -148,18 +153,19 @@ class NetTrim(LayerPruner):
         problem = layer_problem(layer, inputs, outputs, relu)
         x, y = problem.inputs, problem.target
         keep = problem.weight.numel() - count_to_prune(problem.weight.numel(), sparsity)
-        options = dict(relu=relu, rho=self.rho, c=self.c, max_iterations=self.max_iterations, tol=self.tol)
+        rho = self.rho or 0.5 / (self.c * max(float(problem.weight.abs().mean()), 1e-12))
+        options = dict(relu=relu, rho=rho, c=self.c, max_iterations=self.max_iterations, tol=self.tol)
         gram = torch.cat([x, torch.ones_like(x[:, :1])], 1)
         gram = gram.T @ gram / x.shape[0]
         gram.diagonal().add_(self.c)
         options["factor"] = torch.linalg.cholesky(gram.double()).to(x.dtype)
         iterations, chosen = 0, None
         if self.eps is not None:
-            chosen = nettrim_admm(x, y, self.eps, **options)
+            chosen = nettrim_admm(x, y, self.eps, start=(problem.weight, problem.bias), **options)
             eps, iterations = self.eps, chosen.iterations
         else:
             low, high = (math.log(e) for e in self.eps_range)
-            state = None
+            state = (problem.weight, problem.bias)
             eps = math.exp(high)
             for _ in range(self.search_steps):
                 trial = math.exp((low + high) / 2)
@@ -178,6 +184,6 @@ class NetTrim(LayerPruner):
         refit = nettrim_admm(x, y, eps, start=chosen.state, support=mask, penalise=False, **refit_options)
         iterations += refit.iterations
         weight = refit.weight * mask
-        info = {"iterations": iterations, "objective": float(weight.abs().sum()), "eps": eps,
+        info = {"iterations": iterations, "objective": float(weight.abs().sum()), "eps": eps, "rho": rho,
                 "violation": constraint_violation(x, y, weight, refit.bias, eps, relu)}
         return PruneResult(weight.to(layer.weight.dtype), output_bias(layer, refit.bias), mask, info)

@@ -41,8 +41,15 @@ def _setup(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: tor
 def measured_perturbation(model: nn.Sequential, pruned: Mapping[int, torch.Tensor],
                           inputs: torch.Tensor) -> torch.Tensor:
     """``||f~(x) - f(x)||_2`` per sample; ``pruned`` maps layer index -> new weight (model untouched)."""
-    modules, inputs, weights, actual = _setup(model, pruned, inputs)
-    perturbed = forward_all(modules, inputs, weights)[-1]
+    modules, _, weights, actual = _setup(model, pruned, inputs)
+    return _measured(modules, actual, weights)
+
+
+def _measured(modules: Sequence[nn.Module], actual: Sequence[torch.Tensor],
+              weights: Mapping[int, torch.Tensor]) -> torch.Tensor:
+    first = min(weights)  # everything before the first pruned layer is unchanged: start there
+    with torch.no_grad():
+        perturbed = run_from(modules, first, actual[first], weights)
     return (perturbed - actual[-1]).flatten(1).norm(dim=1)
 
 
@@ -103,13 +110,19 @@ def jacobian_estimate(model: nn.Sequential, pruned: Mapping[int, torch.Tensor],
     For one pruned layer this is ``||J_{l->L}(x) R h_{l-1}(x)||`` with ``J_{l->L}`` the Jacobian
     of the network output with respect to layer l's pre-activation (torch.func.jvp).
     """
-    modules, inputs, weights, _ = _setup(model, pruned, inputs)
+    modules, _, weights, actual = _setup(model, pruned, inputs)
+    return _jacobian_estimate(modules, actual, weights)
+
+
+def _jacobian_estimate(modules: Sequence[nn.Module], actual: Sequence[torch.Tensor],
+                       weights: Mapping[int, torch.Tensor]) -> torch.Tensor:
     positions = sorted(weights)
-    originals = tuple(modules[p].weight.detach().to(inputs.dtype) for p in positions)
-    tangents = tuple(weights[p].to(inputs.dtype) - w for p, w in zip(positions, originals))
+    dtype = actual[0].dtype
+    originals = tuple(modules[p].weight.detach().to(dtype) for p in positions)
+    tangents = tuple(weights[p].to(dtype) - w for p, w in zip(positions, originals))
 
     def network(*layer_weights: torch.Tensor) -> torch.Tensor:
-        return run_from(modules, 0, inputs, dict(zip(positions, layer_weights)))
+        return run_from(modules, positions[0], actual[positions[0]], dict(zip(positions, layer_weights)))
 
     with torch.no_grad():
         _, change = jvp(network, originals, tangents)
@@ -164,8 +177,8 @@ def layer_bounds(model: nn.Sequential, layer_index: int, pruned_weight: torch.Te
     radius = _residual_output(modules[position], weights[position], actual[position]).flatten(1).norm(dim=1)
     crown = tight_bound(modules, position + 1, actual, radius, constants, crown_flops_per_sample)
     return {"global": global_bound, "per_sample": per_sample, "crown": torch.minimum(crown, per_sample),
-            "jacobian_estimate": jacobian_estimate(model, {layer_index: pruned_weight}, inputs),
-            "measured": measured_perturbation(model, {layer_index: pruned_weight}, inputs)}
+            "jacobian_estimate": _jacobian_estimate(modules, actual, weights),
+            "measured": _measured(modules, actual, weights)}
 
 
 def multi_layer_bounds(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: torch.Tensor,
@@ -183,5 +196,5 @@ def multi_layer_bounds(model: nn.Sequential, pruned: Mapping[int, torch.Tensor],
                                              modules[p].weight.detach() - w) for p, w in weights.items()}
     return {"global": recursive_bound(modules, actual, weights, constants, residual_norms),
             "per_sample": recursive_bound(modules, actual, weights, constants),
-            "jacobian_estimate": jacobian_estimate(model, pruned, inputs),
-            "measured": measured_perturbation(model, pruned, inputs)}
+            "jacobian_estimate": _jacobian_estimate(modules, actual, weights),
+            "measured": _measured(modules, actual, weights)}

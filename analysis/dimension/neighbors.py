@@ -64,6 +64,7 @@ class _ChunkedSearch:
         self.n = len(x64)
         self.n_kept = min(self.n - 1, k + CANDIDATE_MARGIN)
         self.block = max(1, min(self.n, BLOCK_ROWS, int((memory_bytes / 12) ** 0.5)))
+        self.rescan_rows = max(1, memory_bytes // (12 * self.n))
         x32 = x64.float()
         sq32 = (x32 * x32).sum(dim=1, keepdim=True)
         ones = torch.ones_like(sq32)
@@ -111,8 +112,8 @@ class _ChunkedSearch:
         if len(from_kept):
             result[from_kept] = self._rank(from_kept, self.best_idx[from_kept])[1][:, : self.k]
         rescan = torch.nonzero(undecided & (self.best[:, -1] <= limit)).flatten()
-        for start in range(0, len(rescan), self.block):
-            rows = rescan[start:start + self.block]
+        for start in range(0, len(rescan), self.rescan_rows):
+            rows = rescan[start:start + self.rescan_rows]
             result[rows] = self._rescan(rows, limit[rows])
         return result
 

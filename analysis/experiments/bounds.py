@@ -58,15 +58,21 @@ def _summaries(bounds: dict[str, torch.Tensor], logits: torch.Tensor, labels: to
     return rows
 
 
+def float64_model(model: torch.nn.Sequential) -> torch.nn.Sequential:
+    """A float64 copy, so that the bounds are free of float32 rounding."""
+    return copy.deepcopy(model).double().eval()
+
+
 def bounds_cell(model: torch.nn.Sequential, layer_index: int, config: BoundsConfig, x: torch.Tensor,
-                y: torch.Tensor) -> list[dict]:
-    """Rows for one layer: every sparsity, alone (and onward), every bound."""
-    model = copy.deepcopy(model).double().eval()
+                y: torch.Tensor, constants: list[float]) -> list[dict]:
+    """Rows for one layer of a float64 ``model``: every sparsity, alone (and onward), every bound.
+
+    ``constants`` are the model's per-module Lipschitz constants (``module_lipschitz_constants``).
+    """
     x = x.double()
     layers = prunable_layers(model)
     with torch.no_grad():
         logits = model(x)
-    constants = module_lipschitz_constants(model, tuple(x.shape[1:]))
     rows = []
     for sparsity in config.sparsities:
         modes = [("alone", [layer_index])]
@@ -100,15 +106,26 @@ def run_bounds(config: BoundsConfig, cache_dir: Path, device: torch.device, data
                                                      split=splits[index], progress=progress).model))
         cells += [{"network": index, "seed": s, "layer_index": k} for s in config.seeds for k in range(n_layers)]
 
+    loaded = {}
+
+    def model_and_constants(network: int, seed: int):
+        if (network, seed) not in loaded:
+            loaded.clear()
+            train = with_seed(config.networks[network], seed)
+            trained = train_or_load(train, cache_dir, device, split=splits[network], progress=progress)
+            model = float64_model(trained.model)
+            shape = tuple(trained.split.x_test.shape[1:])
+            loaded[(network, seed)] = (trained, model, module_lipschitz_constants(model, shape))
+        return loaded[(network, seed)]
+
     def compute(cell: dict) -> list[dict]:
-        train = with_seed(config.networks[cell["network"]], cell["seed"])
-        trained = train_or_load(train, cache_dir, device, split=splits[cell["network"]], progress=progress)
+        trained, model, constants = model_and_constants(cell["network"], cell["seed"])
         x = trained.split.x_test[:config.eval_size].to(device)
         y = trained.split.y_test[:config.eval_size].to(device)
-        rows = bounds_cell(trained.model, cell["layer_index"], config, x, y)
-        return [{"model": train.model, "dataset": train.dataset, **row} for row in rows]
+        rows = bounds_cell(model, cell["layer_index"], config, x, y, constants)
+        return [{"model": trained.config.model, "dataset": trained.config.dataset, **row} for row in rows]
 
-    return run_cells(config, cells, compute, cache_dir, description="bounds cells")
+    return run_cells(config, cells, compute, cache_dir, description="bounds cells", progress=progress)
 
 
 def tightness_summary(table: pd.DataFrame, sparsity: float = 0.5) -> pd.DataFrame:

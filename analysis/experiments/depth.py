@@ -94,4 +94,4 @@ def run_depth(config: DepthConfig, cache_dir: Path, device: torch.device, data_d
         rows = depth_cell(trained.model, cell["layer_index"], config, x.to(device), y.to(device))
         return [{"dataset": config.train.dataset, "model": config.train.model, **row} for row in rows]
 
-    return run_cells(config, cells, compute, cache_dir, description="depth cells")
+    return run_cells(config, cells, compute, cache_dir, description="depth cells", progress=progress)

@@ -9,13 +9,14 @@ import pandas as pd
 import torch
 
 from ..data import load_dataset
-from ..dimension import available_estimators, estimate_by_class, estimate_dimension
+from ..dimension import estimate_by_class, estimate_dimension
 from ..dimension.validation import validation_table
 from ..errors import WorkbenchError
 
 # MLE with k = 20 neighbours, Pope et al., "The intrinsic dimension of images and its impact on
 # learning", ICLR 2021 (rounded values quoted in GUIDE section 2).
 PUBLISHED_MLE_K20 = {"mnist": 13.0, "cifar10": 26.0}
+ESTIMATORS = ("mle", "twonn", "lpca", "corrint", "danco", "ess", "fishers")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class DatasetDimensionConfig:
 class ValidationConfig:
     n_points: int = 1000
     seed: int = 0
-    methods: tuple[str, ...] = ("mle", "twonn", "lpca", "corrint", "danco", "ess", "fishers")
+    methods: tuple[str, ...] = ESTIMATORS
 
 
 def dataset_points(name: str, data_dir: Path | None, download: bool, samples: int | None, seed: int):
@@ -78,10 +79,10 @@ def _table(x, y, method: str, config: DatasetDimensionConfig, **params) -> pd.Da
     return pd.DataFrame([{"group": "all", **row.__dict__, "params": repr(row.params)}])
 
 
-def points_dimensions(points: np.ndarray, n_bootstrap: int = 20, seed: int = 0) -> pd.DataFrame:
-    """Every registered estimator on one array of points, with bootstrap intervals."""
+def points_dimensions(points: np.ndarray, n_bootstrap: int = 10, seed: int = 0) -> pd.DataFrame:
+    """Every estimator on one array of points, with bootstrap intervals."""
     rows = []
-    for method in available_estimators():
+    for method in ESTIMATORS:
         estimate = estimate_dimension(points, method, n_bootstrap=n_bootstrap, seed=seed)
         rows.append({**estimate.__dict__, "params": repr(estimate.params)})
     return pd.DataFrame(rows)

@@ -111,4 +111,5 @@ def run_dimension_link(config: DimensionLinkConfig, cache_dir: Path, device: tor
         dataset = config.pca_network.dataset if cell["kind"] == "pca" else "synthetic"
         return [{"dataset": dataset, **row} for row in rows]
 
-    return run_cells(config, cells, compute, cache_dir, description="dimension-link cells")
+    return run_cells(config, cells, compute, cache_dir, description="dimension-link cells",
+                     progress=progress)

@@ -140,9 +140,9 @@ def run_methods(config: MethodsConfig, cache_dir: Path, device: torch.device, da
         return run
 
     accuracy = run_cells(config, accuracy_cells, compute(accuracy_cell), cache_dir / "accuracy",
-                         description="methods: accuracy cells")
+                         description="methods: accuracy cells", progress=progress)
     retraining = run_cells(config, retrain_cells, compute(retrain_cell), cache_dir / "retrain",
-                           description="methods: retraining cells")
+                           description="methods: retraining cells", progress=progress)
     return accuracy, retraining
 
 
