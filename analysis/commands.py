@@ -72,12 +72,17 @@ def train(args: argparse.Namespace) -> None:
         print(json.dumps({"config": config_dict(config), "metrics": trained.metrics}))
 
 
+def run_and_store(ctx: Context, config, runner: Callable, table_name: str) -> None:
+    """Run one experiment from its config and store its table with the config."""
+    table = runner(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
+    path = save_table(ctx.results / table_name, table, config)
+    print(f"table: {path} ({len(table)} rows)")
+
+
 def depth(args: argparse.Namespace) -> None:
     ctx = context(args)
-    config = presets.depth_config(ctx.preset, ctx.dataset, ctx.seeds, model=args.model)
-    table = run_depth(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
-    path = save_table(ctx.results / DEPTH_TABLE, table, config)
-    print(f"depth table: {path} ({len(table)} rows)")
+    run_and_store(ctx, presets.depth_config(ctx.preset, ctx.dataset, ctx.seeds, model=args.model), run_depth,
+                  DEPTH_TABLE)
 
 
 def prune(args: argparse.Namespace) -> None:
@@ -130,10 +135,7 @@ def methods(args: argparse.Namespace) -> None:
 
 def bounds(args: argparse.Namespace) -> None:
     ctx = context(args)
-    config = presets.bounds_config(ctx.preset, ctx.dataset, ctx.seeds)
-    table = run_bounds(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
-    path = save_table(ctx.results / BOUNDS_TABLE, table, config)
-    print(f"bounds table: {path} ({len(table)} rows)")
+    run_and_store(ctx, presets.bounds_config(ctx.preset, ctx.dataset, ctx.seeds), run_bounds, BOUNDS_TABLE)
 
 
 def dimension(args: argparse.Namespace) -> None:
@@ -175,10 +177,8 @@ def read_points(path: Path):
 
 def dimension_link(args: argparse.Namespace) -> None:
     ctx = context(args)
-    config = presets.dimension_link_config(ctx.preset, ctx.dataset, ctx.seeds)
-    table = run_dimension_link(config, ctx.cache, ctx.device, ctx.data_dir, ctx.download, ctx.progress)
-    path = save_table(ctx.results / LINK_TABLE, table, config)
-    print(f"dimension-link table: {path} ({len(table)} rows)")
+    run_and_store(ctx, presets.dimension_link_config(ctx.preset, ctx.dataset, ctx.seeds), run_dimension_link,
+                  LINK_TABLE)
 
 
 FIGURE_SETS = (

@@ -10,11 +10,13 @@ from .experiments.bounds import BoundsConfig
 from .experiments.depth import DepthConfig, sparsity_grid
 from .experiments.dimension_estimates import DatasetDimensionConfig, ValidationConfig
 from .experiments.dimension_link import DimensionLinkConfig
-from .experiments.methods import MethodsConfig
+from .experiments.methods import DEFAULT_METHODS, MethodsConfig
 from .retraining import RetrainConfig
 from .training import TrainConfig
 
 PRESETS = ("quick", "paper", "smoke")
+# Fewer ADMM iterations and eps bisection steps: minutes instead of an hour on a CPU, at some accuracy.
+CHEAP_NETTRIM = {"search_steps": 5, "max_iterations": 50, "refit_iterations": 30}
 
 
 def check_preset(preset: str) -> str:
@@ -55,7 +57,7 @@ def depth_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = None
                            sparsities=(0.0, 0.5, 0.9), eval_size=500)
     if preset == "quick":
         return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1),
-                           sparsities=sparsity_grid(0.1, 0.9) + (0.95,), eval_size=2000)
+                           sparsities=sparsity_grid(0.1, 0.9) + (0.95,), eval_size=500)
     return DepthConfig(training(preset, model, dataset), seeds=seeds or (0, 1, 2))
 
 
@@ -64,12 +66,14 @@ def methods_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = No
     networks = tuple(training(preset, model, dataset) for model in ("fc", "lenet5"))
     if check_preset(preset) == "smoke":
         return MethodsConfig(networks[:1], seeds=seeds or (0,), sparsities=(0.5, 0.9), prune_samples=2000,
+                             method_options={"nettrim": CHEAP_NETTRIM},
                              eval_size=1000, retrain=RetrainConfig(max_epochs=1.0, tolerance=0.01, eval_every=5))
     if preset == "quick":
-        return MethodsConfig(networks, seeds=seeds or (0, 1), sparsities=(0.5, 0.7, 0.9, 0.95),
-                             prune_samples=10_000, eval_size=5000,
+        return MethodsConfig(networks, seeds=seeds or (0, 1), sparsities=(0.5, 0.75, 0.9),
+                             method_options={"nettrim": CHEAP_NETTRIM}, prune_samples=3000, eval_size=5000,
                              retrain=RetrainConfig(max_epochs=2.0, tolerance=0.01, eval_every=10))
-    return MethodsConfig(networks, seeds=seeds or (0, 1, 2), retrain_sparsities=(0.8, 0.9, 0.95),
+    return MethodsConfig(networks, methods=DEFAULT_METHODS + ("lobs-exact",), seeds=seeds or (0, 1, 2),
+                         retrain_sparsities=(0.8, 0.9, 0.95),
                          retrain=RetrainConfig(max_epochs=10.0, tolerance=0.01, eval_every=20))
 
 

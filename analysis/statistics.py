@@ -36,13 +36,17 @@ def drop_regression(data: pd.DataFrame, dimension: str) -> dict:
             "p_value": fit.pvalues["dimension"], "r2": fit.rsquared}
 
 
+def layer_alone(table: pd.DataFrame, layer_index: int = 0) -> pd.DataFrame:
+    """Rows where layer ``layer_index`` was thresholded alone."""
+    return table[(table["mode"] == "alone") & (table["layer_index"] == layer_index)]
+
+
 def link_statistics(table: pd.DataFrame, sparsities: tuple[float, ...] = (0.5, 0.7, 0.9),
                     layer_index: int = 0) -> pd.DataFrame:
     """For each experiment kind, dimension measure and fixed sparsity: the correlation of the
     accuracy drop (layer ``layer_index`` pruned alone) with the dimension, and the regression."""
     rows = []
-    chosen = table[(table["mode"] == "alone") & (table["layer_index"] == layer_index)]
-    for kind, part in chosen.groupby("kind"):
+    for kind, part in layer_alone(table, layer_index).groupby("kind"):
         measures = ["estimated_mle", "estimated_twonn"] + (["true_dimension"] if kind == "synthetic" else [])
         for sparsity in sparsities:
             at = part[np.isclose(part["sparsity"], sparsity)]

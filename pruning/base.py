@@ -69,20 +69,14 @@ def check_layer_data(layer: nn.Module, inputs: torch.Tensor, outputs: torch.Tens
     if inputs.shape[0] != outputs.shape[0]:
         raise PruningError(f"{where}: inputs have {inputs.shape[0]} samples but outputs "
                            f"have {outputs.shape[0]}")
-    if isinstance(layer, nn.Linear):
-        if inputs.ndim != 2 or inputs.shape[1] != layer.in_features:
-            raise PruningError(f"{where}: inputs of shape {tuple(inputs.shape)} do not match "
-                               f"in_features={layer.in_features}")
-        if outputs.ndim != 2 or outputs.shape[1] != layer.out_features:
-            raise PruningError(f"{where}: outputs of shape {tuple(outputs.shape)} do not match "
-                               f"out_features={layer.out_features}")
-    else:
-        if inputs.ndim != 4 or inputs.shape[1] != layer.in_channels:
-            raise PruningError(f"{where}: inputs of shape {tuple(inputs.shape)} do not match "
-                               f"in_channels={layer.in_channels}")
-        if outputs.ndim != 4 or outputs.shape[1] != layer.out_channels:
-            raise PruningError(f"{where}: outputs of shape {tuple(outputs.shape)} do not match "
-                               f"out_channels={layer.out_channels}")
+    linear = isinstance(layer, nn.Linear)
+    ndim, size_name = (2, "features") if linear else (4, "channels")
+    for label, tensor, expected in (("inputs", inputs, layer.in_features if linear else layer.in_channels),
+                                    ("outputs", outputs, layer.out_features if linear else layer.out_channels)):
+        if tensor.ndim != ndim or tensor.shape[1] != expected:
+            prefix = "in" if label == "inputs" else "out"
+            raise PruningError(f"{where}: {label} of shape {tuple(tensor.shape)} do not match "
+                               f"{prefix}_{size_name}={expected}")
     for label, t in (("inputs", inputs), ("outputs", outputs)):
         if not torch.isfinite(t).all():
             raise PruningError(f"{where}: {label} contain NaN or infinite values")

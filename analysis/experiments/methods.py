@@ -30,6 +30,7 @@ TOGETHER = "all hidden"
 class MethodsConfig:
     networks: tuple[TrainConfig, ...] = field(default_factory=lambda: (TrainConfig(model="fc"),))
     methods: tuple[str, ...] = DEFAULT_METHODS
+    method_options: dict = field(default_factory=dict)  # method name -> constructor options
     seeds: tuple[int, ...] = (0,)
     sparsities: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
     prune_samples: int | None = None  # training samples the methods see (None = all)
@@ -90,7 +91,8 @@ def accuracy_cell(trained, method: str, target: list[str], config: MethodsConfig
     samples = _samples(trained, config, device)
     rows = []
     for sparsity in config.sparsities:
-        pruned = prune_network(trained.model, target, method, sparsity, samples)
+        pruned = prune_network(trained.model, target, method, sparsity, samples,
+                               **config.method_options.get(method, {}))
         change = (last_hidden_representation(pruned.model, x) - reference).norm() / reference.norm()
         rows.append({"sparsity": sparsity, "base_accuracy": base, **evaluate(pruned.model, x, y),
                      "representation_change": change.item(), "pruning_time_s": pruned.pruning_time_s})
@@ -104,7 +106,8 @@ def retrain_cell(trained, method: str, target: list[str], config: MethodsConfig,
     samples = _samples(trained, config, device)
     rows = []
     for sparsity in config.retrain_sparsities:
-        pruned = prune_network(trained.model, target, method, sparsity, samples)
+        pruned = prune_network(trained.model, target, method, sparsity, samples,
+                               **config.method_options.get(method, {}))
         masks = {dict(pruned.model.named_modules())[n]: m for n, m in pruned.masks.items()}
         result = retrain(pruned.model, masks, trained.config, trained.split, base, config.retrain, x, y)
         for point in result.history:

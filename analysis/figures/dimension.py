@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..statistics import link_statistics
+from ..statistics import layer_alone, link_statistics
 from .methods import write_markdown_table
 from .style import apply_style, save_figure
 
@@ -46,7 +46,7 @@ def dataset_table(table: pd.DataFrame, out_dir: Path, source: str) -> list[Path]
 
 def drop_vs_sparsity(table: pd.DataFrame, out_dir: Path, source: str) -> list[Path]:
     apply_style()
-    data = table[(table["mode"] == "alone") & (table["layer_index"] == 0)]
+    data = layer_alone(table)
     grid = sns.relplot(data=data, x="sparsity", y="accuracy_drop", hue="level", col="kind", kind="line",
                        marker="o", errorbar="sd", palette="viridis", height=3.4, aspect=1.2,
                        facet_kws={"sharey": False})
@@ -61,8 +61,8 @@ def drop_vs_sparsity(table: pd.DataFrame, out_dir: Path, source: str) -> list[Pa
 
 def drop_vs_dimension(table: pd.DataFrame, out_dir: Path, source: str) -> list[Path]:
     apply_style()
-    data = table[(table["mode"] == "alone") & (table["layer_index"] == 0)
-                 & table["sparsity"].round(4).isin(LINK_SPARSITIES)]
+    data = layer_alone(table)
+    data = data[data["sparsity"].round(4).isin(LINK_SPARSITIES)]
     grid = sns.lmplot(data=data, x="estimated_mle", y="accuracy_drop", hue="sparsity", col="kind",
                       height=3.4, aspect=1.2, ci=95, n_boot=500, seed=0, facet_kws={"sharex": False,
                                                                                   "sharey": False})
