@@ -151,7 +151,7 @@ def dimension(args: argparse.Namespace) -> None:
     config = presets.dataset_dimension_config(ctx.preset, ctx.dataset)
     table = dataset_dimensions(config, ctx.data_dir, ctx.download)
     path = save_table(ctx.results / DATASET_DIMENSION_TABLE, table, config)
-    whole = table[table["group"].astype(str) == "all"]
+    whole = table[table["group"] == "all"]
     print(whole[["dataset", "method", "k", "value", "ci_low", "ci_high", "published_mle_k20"]].to_string(index=False))
     print(f"dimension table: {path} ({len(table)} rows)")
 

@@ -90,8 +90,9 @@ def bounds_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = Non
 
 
 def validation_config(preset: str) -> ValidationConfig:
-    points = {"smoke": 200, "quick": 500, "paper": 2000}[check_preset(preset)]
-    return ValidationConfig(n_points=points)
+    if check_preset(preset) == "smoke":
+        return ValidationConfig(n_points=200, methods=("mle", "twonn", "lpca"))
+    return ValidationConfig(n_points=500 if preset == "quick" else 2000)
 
 
 def dataset_dimension_config(preset: str, dataset: str) -> DatasetDimensionConfig:

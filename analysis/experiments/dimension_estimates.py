@@ -50,12 +50,13 @@ def dataset_dimensions(config: DatasetDimensionConfig, data_dir: Path | None = N
                        log=print) -> pd.DataFrame:
     """MLE at each k and TwoNN per dataset (and per class), with bootstrap intervals.
 
-    A dataset that is not on disk (and cannot be downloaded) is skipped with a message.
+    Only the first dataset may be downloaded; the others are used where they are on disk and
+    skipped with a message otherwise.
     """
     frames = []
-    for name in config.datasets:
+    for position, name in enumerate(config.datasets):
         try:
-            x, y = dataset_points(name, data_dir, download, config.samples, config.seed)
+            x, y = dataset_points(name, data_dir, download and position == 0, config.samples, config.seed)
         except WorkbenchError as err:
             log(f"dimension: skipping {name}: {err}")
             continue
@@ -65,9 +66,10 @@ def dataset_dimensions(config: DatasetDimensionConfig, data_dir: Path | None = N
     if not frames:
         raise WorkbenchError("no dataset available for the dimension estimates")
     table = pd.concat(frames, ignore_index=True)
+    table["group"] = table["group"].astype(str)  # class labels and "all" in one column
     published = table["dataset"].map(PUBLISHED_MLE_K20)
     table["published_mle_k20"] = np.where((table["method"] == "mle") & (table["k"] == 20)
-                                          & (table["group"].astype(str) == "all"), published, np.nan)
+                                          & (table["group"] == "all"), published, np.nan)
     return table
 
 

@@ -38,7 +38,7 @@ def validation_errors(table: pd.DataFrame, out_dir: Path, source: str) -> list[P
 
 
 def dataset_table(table: pd.DataFrame, out_dir: Path, source: str) -> list[Path]:
-    whole = table[table["group"].astype(str) == "all"]
+    whole = table[table["group"] == "all"]
     cols = ["dataset", "method", "k", "value", "ci_low", "ci_high", "n_points", "n_duplicates", "published_mle_k20"]
     return [write_markdown_table(whole[cols], out_dir / "dimension_datasets.md",
                                  "Intrinsic dimension of the datasets (whole dataset; per class in the table)")]
