@@ -70,8 +70,9 @@ class _Networks:
 
 
 def _targets(model) -> list[tuple[str, list[str]]]:
+    """(label, layer names): each hidden Linear layer by its position, then all of them together."""
     names = hidden_linear_names(model)
-    targets = [(name, [name]) for name in names]
+    targets = [(f"hidden {position + 1}", [name]) for position, name in enumerate(names)]
     return targets + [(TOGETHER, names)] if len(names) > 1 else targets
 
 
@@ -152,6 +153,7 @@ def run_methods(config: MethodsConfig, cache_dir: Path, device: torch.device, da
 def pruning_time_table(accuracy: pd.DataFrame) -> pd.DataFrame:
     """(c) Median pruning wall time per model, method and layer, over seeds and sparsities."""
     alone = accuracy[accuracy["target"] != TOGETHER]
-    return (alone.groupby(["model", "dataset", "target", "method"])["pruning_time_s"]
+    return (alone.groupby(["model", "dataset", "target", "layers", "method"])["pruning_time_s"]
             .agg(["median", "min", "max", "count"]).reset_index()
-            .rename(columns={"target": "layer", "median": "median_s", "min": "min_s", "max": "max_s"}))
+            .rename(columns={"target": "layer", "layers": "module", "median": "median_s", "min": "min_s",
+                             "max": "max_s"}))
