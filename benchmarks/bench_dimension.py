@@ -11,38 +11,21 @@ Target: ratio >= 5 with estimates equal to within 1%.
 from __future__ import annotations
 
 import argparse
-import gzip
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import skdim
 import torch
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from analysis.dimension import estimate_dimension, remove_duplicates  # noqa: E402
-
-IDX_DIR = Path("/usr/share/datasets/fashion-mnist")
+from analysis.data import load_dataset
+from analysis.dimension import estimate_dimension, remove_duplicates
 
 
 def fashion_mnist_images() -> np.ndarray:
-    """All 70,000 images as float64 (N, 784) in [0, 1]: through analysis.data if present."""
-    try:
-        from analysis.data import load_dataset
-        data = load_dataset("fashion-mnist", download=False)
-        images = torch.cat([data.x_train, data.x_test]).reshape(-1, 784)
-        return images.double().numpy()
-    except ImportError:
-        return np.concatenate([_read_idx_images(IDX_DIR / f"{part}-images-idx3-ubyte.gz")
-                               for part in ("train", "t10k")]) / 255.0
-
-
-def _read_idx_images(path: Path) -> np.ndarray:
-    raw = gzip.decompress(path.read_bytes())
-    count = int.from_bytes(raw[4:8], "big")
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, 784).astype(np.float64)
+    """All 70,000 images as float64 (N, 784) in [0, 1]."""
+    data = load_dataset("fashion-mnist")
+    return torch.cat([data.x_train, data.x_test]).reshape(-1, 784).double().numpy()
 
 
 def timed(function):
@@ -56,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=None, help="random subset size (default: all)")
     parser.add_argument("--k", type=int, default=20, help="MLE neighbours")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=int, default=2,
                         help="CPU threads for torch and for numpy/scipy BLAS, the same for both sides")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -32,18 +32,22 @@ def plain_epoch(model, optimizer, loader, device) -> None:
         optimizer.step()
 
 
-def best_throughput(run_epoch, n: int, repeats: int, device) -> float:
-    run_epoch()  # warm-up
-    times = []
+def best_throughputs(runs: dict, n: int, repeats: int, device) -> dict:
+    """Best samples/s of each epoch function; repeats interleave the contenders so that
+    drifts of the machine (clock, caches, other load) hit both alike."""
+    for run_epoch in runs.values():
+        run_epoch()  # warm-up
+    times = {name: [] for name in runs}
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        tic = time.perf_counter()
-        run_epoch()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - tic)
-    return n / min(times)
+        for name, run_epoch in runs.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            tic = time.perf_counter()
+            run_epoch()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - tic)
+    return {name: n / min(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -62,10 +66,12 @@ def main() -> None:
     xd, yd = x.to(device), y.to(device)
     loader = DataLoader(TensorDataset(x, y), batch_size=config.batch_size, shuffle=True)
     counter = iter(range(10**9))
-    ours = best_throughput(lambda: train_epoch(model, optimizer, xd, yd, config.batch_size,
-                                               batch_order(len(xd), 0, next(counter), device)),
-                           len(x), args.repeats, device)
-    plain = best_throughput(lambda: plain_epoch(model, optimizer, loader, device), len(x), args.repeats, device)
+    speeds = best_throughputs({
+        "trainer": lambda: train_epoch(model, optimizer, xd, yd, config.batch_size,
+                                       batch_order(len(xd), 0, next(counter), device)),
+        "plain": lambda: plain_epoch(model, optimizer, loader, device),
+    }, len(x), args.repeats, device)
+    ours, plain = speeds["trainer"], speeds["plain"]
     print(f"model {args.model}, {len(x)} Fashion-MNIST samples, batch {config.batch_size}, device {device}, "
           f"{torch.get_num_threads()} threads")
     print(f"trainer:    {ours:10.0f} samples/s")
