@@ -71,7 +71,7 @@ def methods_config(preset: str, dataset: str, seeds: tuple[int, ...] | None = No
     if preset == "quick":
         return MethodsConfig(networks, seeds=seeds or (0, 1), sparsities=(0.5, 0.75, 0.9),
                              method_options={"nettrim": CHEAP_NETTRIM}, prune_samples=3000, eval_size=5000,
-                             retrain=RetrainConfig(max_epochs=2.0, tolerance=0.01, eval_every=10))
+                             retrain=RetrainConfig(max_epochs=5.0, tolerance=0.01, eval_every=10))
     return MethodsConfig(networks, methods=DEFAULT_METHODS + ("lobs-exact",), seeds=seeds or (0, 1, 2),
                          retrain_sparsities=(0.8, 0.9, 0.95),
                          retrain=RetrainConfig(max_epochs=10.0, tolerance=0.01, eval_every=20))
