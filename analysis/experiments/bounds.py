@@ -21,6 +21,7 @@ from theory import certified_accuracy, layer_bounds, module_lipschitz_constants,
 from ..executor import run_cells
 from ..models import prunable_layers
 from ..training import TrainConfig, dataset_split, train_or_load, with_seed
+from .common import swapped_weights
 
 BOUND_ORDER = ("global", "per_sample", "crown", "jacobian_estimate")
 ESTIMATES = ("jacobian_estimate",)
@@ -84,13 +85,8 @@ def bounds_cell(model: torch.nn.Sequential, layer_index: int, config: BoundsConf
                 bounds = layer_bounds(model, layer_index, pruned[layer_index], x, lipschitz=constants)
             else:
                 bounds = multi_layer_bounds(model, pruned, x)
-            with torch.no_grad():
-                saved = {i: layers[i][1].weight.data for i in indices}
-                for i in indices:
-                    layers[i][1].weight.data = pruned[i]
+            with torch.no_grad(), swapped_weights({layers[i][1]: pruned[i] for i in indices}):
                 pruned_accuracy = (model(x).argmax(1) == y).double().mean().item()
-                for i, weight in saved.items():
-                    layers[i][1].weight.data = weight
             for row in _summaries(bounds, logits, y, pruned_accuracy):
                 rows.append({"layer": layers[layer_index][0], "remaining_depth": len(layers) - 1 - layer_index,
                              "mode": mode, "sparsity": sparsity, **row})
