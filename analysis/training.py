@@ -143,5 +143,18 @@ def train_or_load(config: TrainConfig, cache_dir: Path, device: torch.device, sp
     return TrainedModel(model.eval(), config, metrics, split)
 
 
+class LastTrained:
+    """Trains or loads networks on demand and keeps only the last one in memory."""
+
+    def __init__(self, cache_dir: Path, device: torch.device, progress: bool = True):
+        self.cache_dir, self.device, self.progress = cache_dir, device, progress
+        self._last: TrainedModel | None = None
+
+    def get(self, config: TrainConfig, split: Split) -> TrainedModel:
+        if self._last is None or self._last.config != config:
+            self._last = train_or_load(config, self.cache_dir, self.device, split=split, progress=self.progress)
+        return self._last
+
+
 def with_seed(config: TrainConfig, seed: int) -> TrainConfig:
     return replace(config, seed=seed)

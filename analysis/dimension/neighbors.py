@@ -30,7 +30,8 @@ BLOCK_ROWS = 1024  # small enough that diagonal blocks (no halving) are a small 
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """'auto' (or None) means CUDA when available, else CPU."""
+    """'auto' (or None) means CUDA when available, else CPU: never MPS, which lacks the float64
+    the distance re-check needs (so ``analysis.device.resolve_device`` does not fit here)."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

@@ -17,7 +17,7 @@ from pruning import check_sparsity, hard_threshold
 from ..errors import WorkbenchError
 from ..executor import run_cells
 from ..models import hidden_layers, prunable_layers
-from ..training import TrainConfig, dataset_split, train_or_load, with_seed
+from ..training import LastTrained, TrainConfig, dataset_split, with_seed
 from .common import output_metrics, run_batched, sequential_position, swapped_weights
 
 MODES = ("alone", "onward")
@@ -75,14 +75,10 @@ def run_depth(config: DepthConfig, cache_dir: Path, device: torch.device, data_d
               download: bool = True, progress: bool = True) -> pd.DataFrame:
     """The depth experiment's tidy table (one row per seed, layer, mode and sparsity)."""
     split = dataset_split(config.train, data_dir, download)
-    models = {}
+    networks = LastTrained(cache_dir, device, progress)
 
     def model_for(seed: int):
-        if seed not in models:
-            models.clear()
-            models[seed] = train_or_load(with_seed(config.train, seed), cache_dir, device, split=split,
-                                         progress=progress)
-        return models[seed]
+        return networks.get(with_seed(config.train, seed), split)
 
     first = model_for(config.seeds[0])
     n_layers = len(_layers(first.model, config))

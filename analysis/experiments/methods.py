@@ -20,7 +20,7 @@ from ..errors import WorkbenchError
 from ..executor import run_cells
 from ..layerwise import hidden_linear_names, last_hidden_representation, prune_network
 from ..retraining import RetrainConfig, retrain
-from ..training import TrainConfig, dataset_split, evaluate, train_or_load, with_seed
+from ..training import LastTrained, TrainConfig, dataset_split, evaluate, with_seed
 
 DEFAULT_METHODS = ("threshold", "feta", "nettrim", "lobs")
 TOGETHER = "all hidden"
@@ -48,25 +48,19 @@ class MethodsConfig:
 
 
 class _Networks:
-    """Trains (or loads) each network once per seed and keeps one in memory at a time."""
+    """One split per dataset and subset, and the last trained network in memory."""
 
     def __init__(self, config: MethodsConfig, cache_dir: Path, device, data_dir, download, progress):
-        self.config, self.cache_dir, self.device = config, cache_dir, device
-        self.data_dir, self.download, self.progress = data_dir, download, progress
+        self.config, self.data_dir, self.download = config, data_dir, download
         self.splits: dict[tuple, object] = {}
-        self.current: tuple | None = None
+        self.trained = LastTrained(cache_dir, device, progress)
 
     def get(self, network: int, seed: int):
-        key = (network, seed)
-        if self.current is None or self.current[0] != key:
-            train = with_seed(self.config.networks[network], seed)
-            split_key = (train.dataset, train.train_size)
-            if split_key not in self.splits:
-                self.splits[split_key] = dataset_split(train, self.data_dir, self.download)
-            trained = train_or_load(train, self.cache_dir, self.device, split=self.splits[split_key],
-                                    progress=self.progress)
-            self.current = (key, trained)
-        return self.current[1]
+        train = with_seed(self.config.networks[network], seed)
+        split_key = (train.dataset, train.train_size)
+        if split_key not in self.splits:
+            self.splits[split_key] = dataset_split(train, self.data_dir, self.download)
+        return self.trained.get(train, self.splits[split_key])
 
 
 def _targets(model) -> list[tuple[str, list[str]]]:
