@@ -1,0 +1,222 @@
+"""Exact kNN for many points: principal-component lower bounds prune the full-dimension work.
+
+Rotate the centred points onto their principal axes (orthonormal, so distances are
+unchanged) and keep the first ``p`` coordinates plus the norm of the rest,
+``y_i = [z_i[:p], ||z_i[p:]||]``. By the reverse triangle inequality on the rest,
+
+    ``||y_i - y_j||^2 = ||z_i[:p] - z_j[:p]||^2 + (||z_i[p:]|| - ||z_j[p:]||)^2 <= ||x_i - x_j||^2``,
+
+a lower bound that costs ``p + 1`` instead of ``D`` dimensions per pair.
+
+1. Order: k-means on ``y`` groups the points into clusters of about ``cluster_size``, each
+   split again into blocks of about ``query_block``; the points are laid out in that order.
+2. Upper bounds: over the points of its nearest ``upper_clusters`` clusters, each point's
+   k-th smallest screened squared distance plus the float32 tolerance is an upper bound
+   ``U_i`` on the squared distance to its k-th neighbour.
+3. Screening: over pairs of row tiles (symmetric, so each product serves both tiles), every
+   ``j`` whose screened lower bound is ``<= U_i`` (plus the tolerance) is kept as a candidate
+   of ``i``; any other point is provably farther than ``i``'s k-th neighbour.
+4. Exact step: per block of queries, the union of their candidates is filtered by a finer
+   bound (``fine_dimensions`` coordinates), then screened in full dimension, and the k
+   nearest chosen with the float64 check of ``screen.select_nearest``.
+
+The result equals the brute-force search exactly; only the amount of work differs. Lower
+bounds from a principal-component projection are the classical filter of exact
+nearest-neighbour search (e.g. Ramasubramanian and Paliwal, "Fast k-dimensional tree
+algorithms for nearest neighbor search", IEEE Trans. Signal Processing 40(3), 1992).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .screen import ScreenedPoints, select_nearest
+
+COVARIANCE_SAMPLE = 16384
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sizes of the search; they change its speed, never its result (defaults tuned on
+    Fashion-MNIST, 70,000 x 784, k = 20, on a 2-core CPU)."""
+
+    coarse_dimensions: int = 128
+    fine_dimensions: int = 256
+    cluster_size: int = 256
+    query_block: int = 48
+    upper_clusters: int = 2
+    tile_rows: int = 1024  # multiples of 8 take the fast path of sparse_nonzero
+    kmeans_iterations: int = 3
+
+
+DEFAULT_LAYOUT = Layout()
+
+
+def use_bounded_search(n: int, dim: int, k: int, layout: Layout = DEFAULT_LAYOUT) -> bool:
+    """Worth it only for many points in many dimensions with few neighbours each (on
+    Fashion-MNIST it overtakes the brute-force search between 6,000 and 12,000 points)."""
+    return n >= 8 * layout.tile_rows and dim > 2 * layout.fine_dimensions and k < layout.cluster_size // 4
+
+
+class BoundedSearch:
+    """The four steps above over float64 points ``x64`` (N, D), all on one device."""
+
+    def __init__(self, x64: torch.Tensor, k: int, layout: Layout = DEFAULT_LAYOUT):
+        self.k, self.n, self.layout = k, len(x64), layout
+        centred = x64 - x64.mean(dim=0)
+        coarse, fine = bound_coordinates(centred, layout.coarse_dimensions, layout.fine_dimensions)
+        coarse32 = coarse.float()
+        clusters = kmeans(coarse32, max(1, self.n // layout.cluster_size), layout.kmeans_iterations)
+        self.order, self.cluster, self.block = _layout(coarse32, clusters, layout)
+        self.full = ScreenedPoints(x64[self.order], labels=self.order)
+        self.coarse = ScreenedPoints(coarse[self.order])
+        self.fine = ScreenedPoints(fine[self.order])
+
+    def run(self) -> torch.Tensor:
+        """Indices ``(N, k)`` of every point's k nearest (order within a row unspecified)."""
+        upper = self._upper_bounds()
+        self.coarse_limit = _round_up(upper + self.coarse.tolerance.double())
+        self.fine_limit = _round_up(upper + self.fine.tolerance.double())
+        nearest = torch.empty(self.n, self.k, dtype=torch.int64, device=self.order.device)
+        self._screen(nearest)
+        result = torch.empty_like(nearest)
+        result[self.order] = self.order[nearest]  # positions -> point indices
+        return result
+
+    def _upper_bounds(self) -> torch.Tensor:
+        """``U_i`` from the points of the ``upper_clusters`` clusters nearest to ``i``'s."""
+        starts = torch.cumsum(torch.bincount(self.cluster), 0).tolist()
+        ranges = [range(a, b) for a, b in zip([0] + starts[:-1], starts)]
+        centres = torch.stack([self.coarse.x32[r.start:r.stop].mean(dim=0) for r in ranges])
+        by_distance = torch.cdist(centres, centres).argsort(dim=1).tolist()
+        device = self.order.device
+        upper = torch.empty(self.n, dtype=torch.float64, device=device)
+        for rows, nearest in zip(ranges, by_distance):
+            chosen = nearest[:self.layout.upper_clusters]
+            while sum(len(ranges[c]) for c in chosen) <= self.k:  # rare: tiny clusters
+                chosen = nearest[:len(chosen) + 1]
+            pool = torch.cat([torch.arange(ranges[c].start, ranges[c].stop, device=device) for c in chosen])
+            queries = torch.arange(rows.start, rows.stop, device=device)
+            screen = self.full.screen(queries, pool)
+            screen[queries[:, None] == pool[None, :]] = float("inf")
+            kth = torch.kthvalue(screen, self.k, dim=1).values.double()
+            upper[queries] = kth + self.full.tolerance_against(queries, pool).double()
+        return upper
+
+    def _screen(self, nearest: torch.Tensor) -> None:
+        """Coarse bounds over all pairs of tiles; a row tile is complete, and goes on to the
+        exact step, once every tile pair that holds it has been screened."""
+        tile_rows = self.layout.tile_rows
+        starts = list(range(0, self.n, tile_rows))
+        pending: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {a: [] for a in starts}
+        screen_buffer = self.coarse.left.new_empty(tile_rows * tile_rows)
+        mask_buffer = torch.empty(tile_rows * tile_rows, dtype=torch.bool, device=self.order.device)
+        for number, a in enumerate(starts):
+            tile_a = slice(a, min(a + tile_rows, self.n))
+            for b in starts[number:]:
+                tile_b = slice(b, min(b + tile_rows, self.n))
+                shape = (tile_a.stop - a, tile_b.stop - b)
+                screen = screen_buffer[:shape[0] * shape[1]].view(shape)
+                torch.mm(self.coarse.left[tile_a], self.coarse.right[tile_b].T, out=screen)
+                mask = mask_buffer[:screen.numel()].view(shape)
+                rows, cols = sparse_nonzero(torch.le(screen, self.coarse_limit[tile_a, None], out=mask))
+                pending[a].append((rows + a, cols + b))
+                if b != a:
+                    rows, cols = sparse_nonzero(torch.le(screen, self.coarse_limit[None, tile_b], out=mask))
+                    pending[b].append((cols + b, rows + a))
+            rows, cols = (torch.cat(part) for part in zip(*pending.pop(a)))
+            self._exact(tile_a, rows, cols, nearest)
+
+    def _exact(self, tile: slice, rows: torch.Tensor, cols: torch.Tensor, nearest: torch.Tensor) -> None:
+        """The k nearest of the tile's points, block by block, among their candidates."""
+        blocks, block_sizes = torch.unique_consecutive(self.block[tile], return_counts=True)
+        row_block = self.block[rows] - blocks[0]
+        by_block = torch.argsort(row_block, stable=True)
+        candidates_per_block = torch.bincount(row_block, minlength=len(blocks)).tolist()
+        start = tile.start
+        for size, picked in zip(block_sizes.tolist(), by_block.split(candidates_per_block)):
+            queries = torch.arange(start, start + size, device=rows.device)
+            start += size
+            pool = torch.unique(cols[picked])
+            passes = self.fine.screen(queries, pool) <= self.fine_limit[queries, None]
+            nearest[queries] = select_nearest(self.full, queries, pool[passes.any(dim=0)], self.k)
+
+
+def _layout(points: torch.Tensor, clusters: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, ...]:
+    """``order`` (position -> point) sorted by cluster, and within a cluster by sub-cluster
+    of about ``query_block`` points; the cluster and block number of every position."""
+    order, cluster, block, n_blocks = [], [], [], 0
+    members_of = torch.argsort(clusters, stable=True).split(torch.bincount(clusters).tolist())
+    for members in (m for m in members_of if len(m)):
+        labels = kmeans(points[members], -(-len(members) // layout.query_block), layout.kmeans_iterations)
+        labels = torch.unique(labels, return_inverse=True)[1]  # number the non-empty ones
+        order.append(members[torch.argsort(labels, stable=True)])
+        block.append(labels.sort().values + n_blocks)
+        cluster.append(torch.full_like(labels, len(cluster)))
+        n_blocks += int(labels.max()) + 1
+    return torch.cat(order), torch.cat(cluster), torch.cat(block)
+
+
+def _round_up(limit: torch.Tensor) -> torch.Tensor:
+    """float64 -> float32 without ever rounding down."""
+    single = limit.float()
+    return torch.nextafter(single, torch.full_like(single, float("inf")))
+
+
+def sparse_nonzero(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indices of the True entries of a sparse 2-D mask.
+
+    Scans eight booleans at a time as one int64 word, then resolves only the nonzero words:
+    several times faster than ``torch.nonzero`` when few entries are True.
+    """
+    n_rows, n_cols = mask.shape
+    if n_cols % 8:
+        hits = torch.nonzero(mask)
+        return hits[:, 0], hits[:, 1]
+    words = torch.nonzero(mask.view(torch.int64))
+    within = torch.nonzero(mask.view(n_rows, n_cols // 8, 8)[words[:, 0], words[:, 1]])
+    word = words[within[:, 0]]
+    return word[:, 0], word[:, 1] * 8 + within[:, 1]
+
+
+def bound_coordinates(x64: torch.Tensor, *dimensions: int) -> list[torch.Tensor]:
+    """``[z[:p], ||z[p:]||]`` for each ``p``, with ``z`` the principal-axis coordinates of the
+    centred ``x64``.
+
+    Only the top axes are needed: ``||z[p:]||^2 = ||x||^2 - ||z[:p]||^2``. The axes come from a
+    sample's covariance; any orthonormal basis gives a valid bound, a good one a tight one.
+    """
+    generator = torch.Generator(device="cpu").manual_seed(SEED)
+    sample = torch.randperm(len(x64), generator=generator)[:COVARIANCE_SAMPLE].to(x64.device)
+    x32 = x64[sample].float()
+    _, vectors = torch.linalg.eigh((x32.T @ x32).double())
+    head = x64 @ vectors[:, -max(dimensions):].flip(1)
+    squares = x64.pow(2).sum(dim=1)
+    levels = []
+    for p in dimensions:
+        rest = (squares - head[:, :p].pow(2).sum(dim=1)).clamp(min=0).sqrt()
+        levels.append(torch.cat([head[:, :p], rest[:, None]], dim=1))
+    return levels
+
+
+def kmeans(points: torch.Tensor, n_clusters: int, iterations: int) -> torch.Tensor:
+    """Cluster label of every point (Lloyd's algorithm from a seeded random start). Only the
+    speed of the search depends on the clusters, never its result."""
+    generator = torch.Generator(device="cpu").manual_seed(SEED)
+    start = torch.randperm(len(points), generator=generator)[:n_clusters].to(points.device)
+    centres = points[start].clone()
+    norms = (points * points).sum(dim=1)
+    for _ in range(iterations):
+        labels = _nearest_centre(points, norms, centres)
+        counts = torch.bincount(labels, minlength=n_clusters)
+        sums = torch.zeros_like(centres).index_add_(0, labels, points)
+        occupied = counts > 0
+        centres[occupied] = sums[occupied] / counts[occupied, None].to(points.dtype)
+    return _nearest_centre(points, norms, centres)
+
+
+def _nearest_centre(points: torch.Tensor, norms: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    distance = norms[:, None] - 2 * points @ centres.T + (centres * centres).sum(dim=1)
+    return distance.argmin(dim=1)

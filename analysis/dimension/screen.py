@@ -1,0 +1,96 @@
+"""Float32 screening of squared distances with a proven error bound, and the float64 check.
+
+``S_ij = ||x_i||^2 + ||x_j||^2 - 2 x_i.x_j`` is one product ``left_i . right_j`` with
+``left_i = [x_i, ||x_i||^2, 1]`` and ``right_j = [-2 x_j, 1, ||x_j||^2]``. In float32 its
+error is at most ``gamma * |left_i|.|right_j| <= 2 gamma (||x_i||^2 + ||x_j||^2)``, bounded per
+row by ``tolerance_i = 4 gamma (||x_i||^2 + max_j ||x_j||^2)`` with ``gamma = (D + 2) u``
+(Higham, "Accuracy and Stability of Numerical Algorithms", eq. 3.5; the factor 2 to spare
+covers the float32 rounding of the norms).
+"""
+from __future__ import annotations
+
+import torch
+
+CANDIDATE_MARGIN = 8
+GATHER_BYTES = 32 * 2**20
+
+
+class ScreenedPoints:
+    """Float32 screening factors and tolerances of float64 points (N, D).
+
+    Screening works on the centred points (centring shrinks the norms, hence the tolerance);
+    exact distances are measured on the points as given, by differences, so that equal
+    distances in the data stay equal. ``labels`` (default: the row numbers) break such ties
+    in favour of the lower label.
+    """
+
+    def __init__(self, points: torch.Tensor, labels: torch.Tensor | None = None):
+        self.points, self.labels = points, labels
+        x64 = points - points.mean(dim=0)
+        x32 = x64.float()
+        sq32 = (x32 * x32).sum(dim=1, keepdim=True)
+        ones = torch.ones_like(sq32)
+        self.x32 = x32
+        self.left = torch.cat([x32, sq32, ones], dim=1)
+        self.right = torch.cat([-2 * x32, ones, sq32], dim=1)
+        self.sq64 = (x64 * x64).sum(dim=1)
+        self.gamma = (x64.shape[1] + 2) * torch.finfo(torch.float32).eps / 2
+        self.tolerance = self.tolerance_against(slice(None), slice(None))
+
+    def tolerance_against(self, rows: torch.Tensor | slice, pool: torch.Tensor | slice) -> torch.Tensor:
+        """Per row, a bound on the screening error against any point of ``pool``."""
+        return (4 * self.gamma * (self.sq64[rows] + self.sq64[pool].max()) + 1e-12).float()
+
+    def screen(self, rows: torch.Tensor | slice, cols: torch.Tensor | slice) -> torch.Tensor:
+        """Screened squared distances, rows x cols (self-pairs included)."""
+        left = self.left[rows] if isinstance(rows, slice) else self.left.index_select(0, rows)
+        right = self.right[cols] if isinstance(cols, slice) else self.right.index_select(0, cols)
+        return left @ right.T
+
+
+def select_nearest(points: ScreenedPoints, queries: torch.Tensor, pool: torch.Tensor,
+                   k: int) -> torch.Tensor:
+    """The k nearest of each query among ``pool`` (which must hold them all), self excluded.
+
+    If the (k+1)-th smallest screened value exceeds the k-th by more than twice the
+    tolerance, the k smallest are certainly the k nearest; otherwise every pool point that
+    can still be among them is ranked in float64 (ties: lower index first).
+    """
+    screen = points.screen(queries, pool)
+    screen[queries[:, None] == pool[None, :]] = float("inf")
+    kept = min(k + CANDIDATE_MARGIN, len(pool))
+    values, positions = torch.topk(screen, kept, dim=1, largest=False)
+    result = pool[positions[:, :k]]
+    if kept == k:
+        return result
+    limit = values[:, k - 1] + 2 * points.tolerance_against(queries, pool)
+    undecided = torch.nonzero(values[:, k] <= limit).flatten()
+    if len(undecided):
+        wide = screen[undecided]
+        width = int((wide <= limit[undecided, None]).sum(dim=1).max())
+        candidates = pool[torch.topk(wide, width, dim=1, largest=False).indices]
+        result[undecided] = rank_by_float64(points, queries[undecided], candidates)[1][:, :k]
+    return result
+
+
+def rank_by_float64(points: ScreenedPoints, rows: torch.Tensor,
+                    cand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidates of each row sorted by float64 squared distance (ties: lower label first)."""
+    if points.labels is None:
+        cand, _ = cand.sort(dim=1)
+    else:
+        cand = cand.gather(1, points.labels[cand].argsort(dim=1))
+    d2 = squared_distances(points.points, rows, cand)
+    d2, order = d2.sort(dim=1, stable=True)
+    return d2, cand.gather(1, order)
+
+
+def squared_distances(x64: torch.Tensor, rows: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+    """``||x_i - x_j||^2`` in float64 by differences, for each row i and its candidates j."""
+    d2 = torch.empty(cand.shape, dtype=torch.float64, device=cand.device)
+    block = max(1, GATHER_BYTES // (8 * cand.shape[1] * x64.shape[1]))
+    for start in range(0, len(rows), block):
+        r, c = rows[start:start + block], cand[start:start + block]
+        diff = x64.index_select(0, c.reshape(-1)).view(*c.shape, x64.shape[1])
+        d2[start:start + block] = diff.sub_(x64[r, None, :]).pow_(2).sum(dim=2)
+    return d2
