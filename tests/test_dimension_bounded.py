@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from analysis.dimension import knn
-from analysis.dimension.bounded import (BoundedSearch, Layout, bound_coordinates, sparse_nonzero,
+from analysis.dimension.bounded import (BoundedSearch, Layout, bound_coordinates, entries_below,
                                         use_bounded_search)
 from analysis.dimension.neighbors import final_distances
 
@@ -65,12 +65,17 @@ def test_bound_coordinates_never_exceed_the_distance():
         assert torch.allclose(y.norm(dim=1), x.norm(dim=1))
 
 
-@pytest.mark.parametrize("shape", [(37, 64), (50, 61), (1, 8)])
-def test_sparse_nonzero_equals_torch_nonzero(shape):
-    mask = torch.rand(shape, generator=torch.Generator().manual_seed(0)) < 0.03
-    rows, cols = sparse_nonzero(mask)
-    expected = torch.nonzero(mask)
-    assert torch.equal(torch.stack([rows, cols], dim=1), expected)
+@pytest.mark.parametrize("shape", [(40, 64), (50, 61), (37, 8), (1, 16)])
+@pytest.mark.parametrize("along_rows", [True, False])
+def test_entries_below_equals_a_full_comparison(shape, along_rows):
+    generator = torch.Generator().manual_seed(0)
+    screen = torch.randn(shape, generator=generator)
+    limit = 0.1 * torch.randn(shape[0] if along_rows else shape[1], generator=generator) - 1.0
+    rows, cols = entries_below(screen, limit, along_rows)
+    expected = torch.nonzero(screen <= (limit[:, None] if along_rows else limit[None, :]))
+    found = torch.stack([rows, cols], dim=1)
+    assert len(expected) > 0
+    assert torch.equal(found[torch.argsort(found[:, 0] * shape[1] + found[:, 1])], expected)
 
 
 def test_knn_uses_the_bounded_search_for_large_inputs():

@@ -26,15 +26,20 @@ class ScreenedPoints:
 
     def __init__(self, points: torch.Tensor, labels: torch.Tensor | None = None):
         self.points, self.labels = points, labels
-        x64 = points - points.mean(dim=0)
-        x32 = x64.float()
-        sq32 = (x32 * x32).sum(dim=1, keepdim=True)
-        ones = torch.ones_like(sq32)
-        self.x32 = x32
-        self.left = torch.cat([x32, sq32, ones], dim=1)
-        self.right = torch.cat([-2 * x32, ones, sq32], dim=1)
-        self.sq64 = (x64 * x64).sum(dim=1)
-        self.gamma = (x64.shape[1] + 2) * torch.finfo(torch.float32).eps / 2
+        n, dim = points.shape
+        centred = points - points.mean(dim=0)
+        self.sq64 = torch.linalg.vector_norm(centred, dim=1) ** 2
+        # filled in place: fresh large tensors are slow to allocate on some machines
+        self.left = torch.empty(n, dim + 2, dtype=torch.float32, device=points.device)
+        self.x32 = self.left[:, :dim]
+        self.x32.copy_(centred)
+        del centred
+        sq32 = torch.linalg.vector_norm(self.x32, dim=1) ** 2
+        self.left[:, dim], self.left[:, dim + 1] = sq32, 1.0
+        self.right = torch.empty_like(self.left)
+        torch.mul(self.x32, -2.0, out=self.right[:, :dim])
+        self.right[:, dim], self.right[:, dim + 1] = 1.0, sq32
+        self.gamma = (dim + 2) * torch.finfo(torch.float32).eps / 2
         self.tolerance = self.tolerance_against(slice(None), slice(None))
 
     def tolerance_against(self, rows: torch.Tensor | slice, pool: torch.Tensor | slice) -> torch.Tensor:
