@@ -5,7 +5,7 @@ import torch
 
 from analysis.dimension import knn
 from analysis.dimension.bounded import (BoundedSearch, Layout, bound_coordinates, entries_below,
-                                        use_bounded_search)
+                                        map_on_cores, use_bounded_search)
 from analysis.dimension.neighbors import final_distances
 
 SMALL = Layout(coarse_dimensions=4, fine_dimensions=12, cluster_size=64, query_block=8,
@@ -52,6 +52,31 @@ def test_duplicates_and_tile_sizes_off_the_fast_path():
     ref_distances, ref_indices = reference_knn(x, 3)
     np.testing.assert_array_equal(indices, ref_indices)
     np.testing.assert_allclose(distances, ref_distances, rtol=0, atol=1e-9)
+
+
+def test_one_core_and_several_cores_agree():
+    x = torch.from_numpy(manifold(600, 40, 4, 5))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = BoundedSearch(x, 5, SMALL).run()
+        torch.set_num_threads(2)
+        spread = BoundedSearch(x, 5, SMALL).run()
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(alone.sort(dim=1).values, spread.sort(dim=1).values)
+
+
+def test_map_on_cores_keeps_order_and_the_thread_setting():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        seen = map_on_cores(lambda job: (job, torch.get_num_threads()), list(range(20)), torch.device("cpu"))
+        assert [job for job, _ in seen] == list(range(20))
+        assert {workers for _, workers in seen} == {1}  # each worker runs single-threaded
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_bound_coordinates_never_exceed_the_distance():

@@ -27,7 +27,10 @@ subsequence matching in time-series databases", SIGMOD 1994.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import accumulate
+from typing import Callable, TypeVar
 
 import torch
 
@@ -35,6 +38,8 @@ from .screen import ScreenedPoints, select_nearest
 
 COVARIANCE_SAMPLE = 16384
 SEED = 0
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -88,22 +93,28 @@ class BoundedSearch:
     def _upper_bounds(self) -> torch.Tensor:
         """``U_i`` from the points of the ``upper_clusters`` clusters nearest to ``i``'s."""
         starts = torch.cumsum(torch.bincount(self.cluster), 0).tolist()
-        ranges = [range(a, b) for a, b in zip([0] + starts[:-1], starts)]
-        centres = torch.stack([self.coarse.x32[r.start:r.stop].mean(dim=0) for r in ranges])
+        self.ranges = [range(a, b) for a, b in zip([0] + starts[:-1], starts)]
+        centres = torch.stack([self.coarse.x32[r.start:r.stop].mean(dim=0) for r in self.ranges])
         by_distance = torch.cdist(centres, centres).argsort(dim=1).tolist()
-        device = self.order.device
-        upper = torch.empty(self.n, dtype=torch.float64, device=device)
-        for rows, nearest in zip(ranges, by_distance):
-            chosen = nearest[:self.layout.upper_clusters]
-            while sum(len(ranges[c]) for c in chosen) <= self.k:  # rare: tiny clusters
-                chosen = nearest[:len(chosen) + 1]
-            pool = torch.cat([torch.arange(ranges[c].start, ranges[c].stop, device=device) for c in chosen])
-            queries = torch.arange(rows.start, rows.stop, device=device)
-            screen = self.full.screen(queries, pool)
-            screen[queries[:, None] == pool[None, :]] = float("inf")
-            kth = torch.kthvalue(screen, self.k, dim=1).values.double()
-            upper[queries] = kth + self.full.tolerance_against(queries, pool).double()
+        upper = torch.empty(self.n, dtype=torch.float64, device=self.order.device)
+        for rows, bound in map_on_cores(self._upper_bound, list(zip(self.ranges, by_distance)),
+                                        self.order.device):
+            upper[rows] = bound
         return upper
+
+    def _upper_bound(self, job: tuple[range, list[int]]) -> tuple[slice, torch.Tensor]:
+        rows, by_distance = job
+        chosen = by_distance[:self.layout.upper_clusters]
+        while sum(len(self.ranges[c]) for c in chosen) <= self.k:  # rare: tiny clusters
+            chosen = by_distance[:len(chosen) + 1]
+        device = self.order.device
+        pool = torch.cat([torch.arange(self.ranges[c].start, self.ranges[c].stop, device=device)
+                          for c in chosen])
+        queries = torch.arange(rows.start, rows.stop, device=device)
+        screen = self.full.screen(queries, pool)
+        screen[queries[:, None] == pool[None, :]] = float("inf")
+        kth = torch.kthvalue(screen, self.k, dim=1).values.double()
+        return slice(rows.start, rows.stop), kth + self.full.tolerance_against(queries, pool).double()
 
     def _screen(self, nearest: torch.Tensor) -> None:
         """Coarse bounds over all pairs of tiles; a row tile is complete, and goes on to the
@@ -133,23 +144,47 @@ class BoundedSearch:
         row_block = self.block[rows] - blocks[0]
         by_block = torch.argsort(row_block, stable=True)
         candidates_per_block = torch.bincount(row_block, minlength=len(blocks)).tolist()
-        start = tile.start
-        for size, picked in zip(block_sizes.tolist(), by_block.split(candidates_per_block)):
-            queries = torch.arange(start, start + size, device=rows.device)
-            start += size
-            pool = torch.unique(cols[picked])
-            passes = self.fine.screen(queries, pool) <= self.fine_limit[queries, None]
-            nearest[queries] = select_nearest(self.full, queries, pool[passes.any(dim=0)], self.k)
+        ends = list(accumulate(block_sizes.tolist(), initial=tile.start))
+        jobs = [(slice(a, b), cols[picked])
+                for a, b, picked in zip(ends, ends[1:], by_block.split(candidates_per_block))]
+        for queries, found in map_on_cores(self._nearest_in_block, jobs, rows.device):
+            nearest[queries] = found
+
+    def _nearest_in_block(self, job: tuple[slice, torch.Tensor]) -> tuple[slice, torch.Tensor]:
+        queries, candidates = job
+        rows = torch.arange(queries.start, queries.stop, device=candidates.device)
+        pool = torch.unique(candidates)
+        passes = self.fine.screen(queries, pool) <= self.fine_limit[queries, None]
+        return queries, select_nearest(self.full, rows, pool[passes.any(dim=0)], self.k)
+
+
+def map_on_cores(function: Callable[[T], R], jobs: list[T], device: torch.device) -> list[R]:
+    """``[function(job) for job in jobs]``, on a multi-core CPU in one single-threaded worker
+    per core: each job's many small operations are below torch's threshold for splitting an
+    operation over cores, so the jobs themselves are spread (the results are the same).
+    On a GPU (which jobs would only crowd) and on one core, the jobs run in turn."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads < 2 or len(jobs) < 2:
+        return [function(job) for job in jobs]
+    try:
+        with ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            return list(pool.map(function, jobs))
+    finally:
+        torch.set_num_threads(threads)  # the workers' setting is also the default of new threads
 
 
 def _layout(points: torch.Tensor, clusters: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, ...]:
     """``order`` (position -> point) sorted by cluster, and within a cluster by sub-cluster
     of about ``query_block`` points; the cluster and block number of every position."""
-    order, cluster, block, n_blocks = [], [], [], 0
-    members_of = torch.argsort(clusters, stable=True).split(torch.bincount(clusters).tolist())
-    for members in (m for m in members_of if len(m)):
+    members_of = [m for m in torch.argsort(clusters, stable=True).split(torch.bincount(clusters).tolist())
+                  if len(m)]
+
+    def sub_clusters(members: torch.Tensor) -> torch.Tensor:
         labels = kmeans(points[members], -(-len(members) // layout.query_block), layout.kmeans_iterations)
-        labels = torch.unique(labels, return_inverse=True)[1]  # number the non-empty ones
+        return torch.unique(labels, return_inverse=True)[1]  # number the non-empty ones
+
+    order, cluster, block, n_blocks = [], [], [], 0
+    for members, labels in zip(members_of, map_on_cores(sub_clusters, members_of, points.device)):
         order.append(members[torch.argsort(labels, stable=True)])
         block.append(labels.sort().values + n_blocks)
         cluster.append(torch.full_like(labels, len(cluster)))
