@@ -141,20 +141,18 @@ class BoundedSearch:
     def _exact(self, tile: slice, rows: torch.Tensor, cols: torch.Tensor, nearest: torch.Tensor) -> None:
         """The k nearest of the tile's points, block by block, among their candidates."""
         blocks, block_sizes = torch.unique_consecutive(self.block[tile], return_counts=True)
-        row_block = self.block[rows] - blocks[0]
-        by_block = torch.argsort(row_block, stable=True)
-        candidates_per_block = torch.bincount(row_block, minlength=len(blocks)).tolist()
+        is_candidate = torch.zeros(len(blocks), self.n, dtype=torch.bool, device=rows.device)
+        is_candidate[self.block[rows] - blocks[0], cols] = True  # a block's candidates, each once
         ends = list(accumulate(block_sizes.tolist(), initial=tile.start))
-        jobs = [(slice(a, b), cols[picked])
-                for a, b, picked in zip(ends, ends[1:], by_block.split(candidates_per_block))]
+        jobs = list(zip(map(slice, ends, ends[1:]), is_candidate))
         for queries, found in map_on_cores(self._nearest_in_block, jobs, rows.device):
             nearest[queries] = found
 
     def _nearest_in_block(self, job: tuple[slice, torch.Tensor]) -> tuple[slice, torch.Tensor]:
-        queries, candidates = job
-        rows = torch.arange(queries.start, queries.stop, device=candidates.device)
-        pool = torch.unique(candidates)
+        queries, is_candidate = job
+        pool = torch.nonzero(is_candidate).flatten()
         passes = self.fine.screen(queries, pool) <= self.fine_limit[queries, None]
+        rows = torch.arange(queries.start, queries.stop, device=pool.device)
         return queries, select_nearest(self.full, rows, pool[passes.any(dim=0)], self.k)
 
 
@@ -249,16 +247,15 @@ def kmeans(points: torch.Tensor, n_clusters: int, iterations: int) -> torch.Tens
     generator = torch.Generator(device="cpu").manual_seed(SEED)
     start = torch.randperm(len(points), generator=generator)[:n_clusters].to(points.device)
     centres = points[start].clone()
-    norms = (points * points).sum(dim=1)
     for _ in range(iterations):
-        labels = _nearest_centre(points, norms, centres)
+        labels = _nearest_centre(points, centres)
         counts = torch.bincount(labels, minlength=n_clusters)
         sums = torch.zeros_like(centres).index_add_(0, labels, points)
         occupied = counts > 0
         centres[occupied] = sums[occupied] / counts[occupied, None].to(points.dtype)
-    return _nearest_centre(points, norms, centres)
+    return _nearest_centre(points, centres)
 
 
-def _nearest_centre(points: torch.Tensor, norms: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    distance = norms[:, None] - 2 * points @ centres.T + (centres * centres).sum(dim=1)
-    return distance.argmin(dim=1)
+def _nearest_centre(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """argmin over c of ``||c||^2 - 2 p.c``, which orders the centres as ``||p - c||^2`` does."""
+    return torch.addmm((centres * centres).sum(dim=1), points, centres.T, alpha=-2).argmin(dim=1)

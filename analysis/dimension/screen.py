@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 CANDIDATE_MARGIN = 8
-GATHER_BYTES = 32 * 2**20
+GATHER_BYTES = 2 * 2**20  # float64 rows gathered at a time; small enough to stay in cache
 
 
 class ScreenedPoints:
