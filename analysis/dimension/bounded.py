@@ -74,7 +74,7 @@ class BoundedSearch:
         coarse, fine = bound_coordinates(centred, layout.coarse_dimensions, layout.fine_dimensions)
         coarse32 = coarse.float()
         clusters = kmeans(coarse32, max(1, self.n // layout.cluster_size), layout.kmeans_iterations)
-        self.order, self.cluster, self.block = _layout(coarse32, clusters, layout)
+        self.order, self.clusters, self.block = _layout(coarse32, clusters, layout)
         self.full = ScreenedPoints(x64[self.order], labels=self.order)
         self.coarse = ScreenedPoints(coarse[self.order])
         self.fine = ScreenedPoints(fine[self.order])
@@ -92,12 +92,10 @@ class BoundedSearch:
 
     def _upper_bounds(self) -> torch.Tensor:
         """``U_i`` from the points of the ``upper_clusters`` clusters nearest to ``i``'s."""
-        starts = torch.cumsum(torch.bincount(self.cluster), 0).tolist()
-        self.ranges = [range(a, b) for a, b in zip([0] + starts[:-1], starts)]
-        centres = torch.stack([self.coarse.x32[r.start:r.stop].mean(dim=0) for r in self.ranges])
+        centres = torch.stack([self.coarse.x32[r.start:r.stop].mean(dim=0) for r in self.clusters])
         by_distance = torch.cdist(centres, centres).argsort(dim=1).tolist()
         upper = torch.empty(self.n, dtype=torch.float64, device=self.order.device)
-        for rows, bound in map_on_cores(self._upper_bound, list(zip(self.ranges, by_distance)),
+        for rows, bound in map_on_cores(self._upper_bound, list(zip(self.clusters, by_distance)),
                                         self.order.device):
             upper[rows] = bound
         return upper
@@ -105,10 +103,10 @@ class BoundedSearch:
     def _upper_bound(self, job: tuple[range, list[int]]) -> tuple[slice, torch.Tensor]:
         rows, by_distance = job
         chosen = by_distance[:self.layout.upper_clusters]
-        while sum(len(self.ranges[c]) for c in chosen) <= self.k:  # rare: tiny clusters
+        while sum(len(self.clusters[c]) for c in chosen) <= self.k:  # rare: tiny clusters
             chosen = by_distance[:len(chosen) + 1]
         device = self.order.device
-        pool = torch.cat([torch.arange(self.ranges[c].start, self.ranges[c].stop, device=device)
+        pool = torch.cat([torch.arange(self.clusters[c].start, self.clusters[c].stop, device=device)
                           for c in chosen])
         queries = torch.arange(rows.start, rows.stop, device=device)
         screen = self.full.screen(queries, pool)
@@ -171,9 +169,11 @@ def map_on_cores(function: Callable[[T], R], jobs: list[T], device: torch.device
         torch.set_num_threads(threads)  # the workers' setting is also the default of new threads
 
 
-def _layout(points: torch.Tensor, clusters: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, ...]:
+def _layout(points: torch.Tensor, clusters: torch.Tensor,
+            layout: Layout) -> tuple[torch.Tensor, list[range], torch.Tensor]:
     """``order`` (position -> point) sorted by cluster, and within a cluster by sub-cluster
-    of about ``query_block`` points; the cluster and block number of every position."""
+    of about ``query_block`` points; the positions of each cluster; the block number of every
+    position."""
     members_of = [m for m in torch.argsort(clusters, stable=True).split(torch.bincount(clusters).tolist())
                   if len(m)]
 
@@ -181,13 +181,14 @@ def _layout(points: torch.Tensor, clusters: torch.Tensor, layout: Layout) -> tup
         labels = kmeans(points[members], -(-len(members) // layout.query_block), layout.kmeans_iterations)
         return torch.unique(labels, return_inverse=True)[1]  # number the non-empty ones
 
-    order, cluster, block, n_blocks = [], [], [], 0
+    order, positions, block, n_blocks = [], [], [], 0
     for members, labels in zip(members_of, map_on_cores(sub_clusters, members_of, points.device)):
         order.append(members[torch.argsort(labels, stable=True)])
+        start = positions[-1].stop if positions else 0
+        positions.append(range(start, start + len(members)))
         block.append(labels.sort().values + n_blocks)
-        cluster.append(torch.full_like(labels, len(cluster)))
         n_blocks += int(labels.max()) + 1
-    return torch.cat(order), torch.cat(cluster), torch.cat(block)
+    return torch.cat(order), positions, torch.cat(block)
 
 
 def _round_up(limit: torch.Tensor) -> torch.Tensor:
