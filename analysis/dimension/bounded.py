@@ -10,15 +10,15 @@ a lower bound that costs ``p + 1`` instead of ``D`` dimensions per pair.
 
 1. Order: k-means on ``y`` groups the points into clusters of about ``cluster_size``, each
    split again into blocks of about ``query_block``; the points are laid out in that order.
-2. Upper bounds: over the points of its nearest ``upper_clusters`` clusters, each point's
-   k-th smallest screened squared distance plus the float32 tolerance is an upper bound
-   ``U_i`` on the squared distance to its k-th neighbour.
+2. Upper bounds: over the points of the ``upper_blocks`` blocks whose centres are nearest to
+   that of its own block, each point's k-th smallest screened squared distance plus the
+   float32 tolerance is an upper bound ``U_i`` on the squared distance to its k-th neighbour.
 3. Screening: over pairs of row tiles (symmetric, so each product serves both tiles), every
    ``j`` whose screened lower bound is ``<= U_i`` (plus the tolerance) is kept as a candidate
    of ``i``; any other point is provably farther than ``i``'s k-th neighbour.
 4. Exact step: per block of queries, the union of their candidates is filtered by a finer
    bound (``fine_dimensions`` coordinates), then screened in full dimension, and the k
-   nearest chosen with the float64 check of ``screen.select_nearest``.
+   nearest chosen and measured in float64 by ``screen.select_nearest``.
 
 The result equals the brute-force search exactly; only the amount of work differs. Filtering
 with a distance that lower-bounds the true one in a reduced space, so that nothing is wrongly
@@ -27,19 +27,18 @@ subsequence matching in time-series databases", SIGMOD 1994.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Callable, TypeVar
 
 import torch
 
+from .cores import RowSchedule, map_on_cores
+from .entries import entries_within
 from .screen import ScreenedPoints, select_nearest
 
 COVARIANCE_SAMPLE = 16384
 SEED = 0
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,8 @@ class Layout:
     fine_dimensions: int = 256
     cluster_size: int = 256
     query_block: int = 48
-    upper_clusters: int = 2
-    tile_rows: int = 1024  # multiples of 8 take the fast path of entries_below
+    upper_blocks: int = 10
+    tile_rows: int = 1024  # on a GPU, multiples of 8 take the fast path of entries_below
     kmeans_iterations: int = 3
 
 
@@ -74,106 +73,121 @@ class BoundedSearch:
         coarse, fine = bound_coordinates(centred, layout.coarse_dimensions, layout.fine_dimensions)
         coarse32 = coarse.float()
         clusters = kmeans(coarse32, max(1, self.n // layout.cluster_size), layout.kmeans_iterations)
-        self.order, self.clusters, self.block = _layout(coarse32, clusters, layout)
+        self.order, self.block = _layout(coarse32, clusters, layout)
         self.full = ScreenedPoints(x64[self.order], labels=self.order)
         self.coarse = ScreenedPoints(coarse[self.order])
         self.fine = ScreenedPoints(fine[self.order])
 
-    def run(self) -> torch.Tensor:
-        """Indices ``(N, k)`` of every point's k nearest (order within a row unspecified)."""
+    def run(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every point's k nearest: float64 distances ``(N, k)``, increasing, and indices
+        (ties: lower index first)."""
         upper = self._upper_bounds()
         self.coarse_limit = _round_up(upper + self.coarse.tolerance.double())
         self.fine_limit = _round_up(upper + self.fine.tolerance.double())
+        d2 = torch.empty(self.n, self.k, dtype=torch.float64, device=self.order.device)
         nearest = torch.empty(self.n, self.k, dtype=torch.int64, device=self.order.device)
-        self._screen(nearest)
-        result = torch.empty_like(nearest)
-        result[self.order] = self.order[nearest]  # positions -> point indices
-        return result
+        self._screen(d2, nearest)
+        distances, indices = torch.empty_like(d2), torch.empty_like(nearest)
+        distances[self.order], indices[self.order] = d2.sqrt(), nearest  # positions -> points
+        return distances, indices
 
     def _upper_bounds(self) -> torch.Tensor:
-        """``U_i`` from the points of the ``upper_clusters`` clusters nearest to ``i``'s."""
-        centres = torch.stack([self.coarse.x32[r.start:r.stop].mean(dim=0) for r in self.clusters])
-        by_distance = torch.cdist(centres, centres).argsort(dim=1).tolist()
-        upper = torch.empty(self.n, dtype=torch.float64, device=self.order.device)
-        for rows, bound in map_on_cores(self._upper_bound, list(zip(self.clusters, by_distance)),
-                                        self.order.device):
-            upper[rows] = bound
+        """``U_i`` from the points of the ``upper_blocks`` blocks whose centres are nearest
+        to that of ``i``'s block (its own first)."""
+        sizes = torch.bincount(self.block)
+        ends = list(accumulate(sizes.tolist(), initial=0))
+        blocks = [range(start, stop) for start, stop in zip(ends, ends[1:])]
+        points = self.coarse.x32
+        centres = torch.zeros(len(blocks), points.shape[1], device=points.device)
+        centres = centres.index_add_(0, self.block, points) / sizes[:, None]
+        distances = torch.cdist(centres, centres)
+        distances.fill_diagonal_(-1.0)  # own block first, whatever cdist's rounding
+        enough = -(-(self.k + 1) // int(sizes.min()))  # blocks that surely hold k points besides i
+        nearest = distances.topk(min(len(blocks), max(self.layout.upper_blocks, enough)), largest=False)
+        jobs = [[blocks[b] for b in by_distance] for by_distance in nearest.indices.tolist()]
+        upper = torch.empty(self.n, dtype=torch.float64, device=points.device)
+        for queries, bound in map_on_cores(self._upper_bound, jobs, points.device):
+            upper[queries] = bound
         return upper
 
-    def _upper_bound(self, job: tuple[range, list[int]]) -> tuple[slice, torch.Tensor]:
-        rows, by_distance = job
-        chosen = by_distance[:self.layout.upper_clusters]
-        while sum(len(self.clusters[c]) for c in chosen) <= self.k:  # rare: tiny clusters
-            chosen = by_distance[:len(chosen) + 1]
-        device = self.order.device
-        pool = torch.cat([torch.arange(self.clusters[c].start, self.clusters[c].stop, device=device)
-                          for c in chosen])
-        queries = torch.arange(rows.start, rows.stop, device=device)
-        screen = self.full.screen(queries, pool)
-        screen[queries[:, None] == pool[None, :]] = float("inf")
+    def _upper_bound(self, by_distance: list[range]) -> tuple[slice, torch.Tensor]:
+        own = slice(by_distance[0].start, by_distance[0].stop)
+        count = self.layout.upper_blocks
+        while sum(map(len, by_distance[:count])) <= self.k:  # rare: tiny blocks
+            count += 1
+        right = torch.cat([self.full.right[r.start:r.stop] for r in by_distance[:count]])
+        screen = self.full.left[own] @ right.T
+        screen[:, :len(by_distance[0])].fill_diagonal_(float("inf"))  # self
         kth = torch.kthvalue(screen, self.k, dim=1).values.double()
-        return slice(rows.start, rows.stop), kth + self.full.tolerance_against(queries, pool).double()
+        return own, kth + self.full.tolerance[own].double()
 
-    def _screen(self, nearest: torch.Tensor) -> None:
-        """Coarse bounds over all pairs of tiles; a row tile is complete, and goes on to the
-        exact step, once every tile pair that holds it has been screened."""
-        tile_rows = self.layout.tile_rows
-        starts = list(range(0, self.n, tile_rows))
-        pending: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {a: [] for a in starts}
-        screen_buffer = self.coarse.left.new_empty(tile_rows * tile_rows)
-        for number, a in enumerate(starts):
-            tile_a = slice(a, min(a + tile_rows, self.n))
-            for b in starts[number:]:
-                tile_b = slice(b, min(b + tile_rows, self.n))
-                shape = (tile_a.stop - a, tile_b.stop - b)
-                screen = screen_buffer[:shape[0] * shape[1]].view(shape)
-                torch.mm(self.coarse.left[tile_a], self.coarse.right[tile_b].T, out=screen)
-                rows, cols = entries_below(screen, self.coarse_limit[tile_a], along_rows=True)
-                pending[a].append((rows + a, cols + b))
-                if b != a:
-                    rows, cols = entries_below(screen, self.coarse_limit[tile_b], along_rows=False)
-                    pending[b].append((cols + b, rows + a))
-            rows, cols = (torch.cat(part) for part in zip(*pending.pop(a)))
-            self._exact(tile_a, rows, cols, nearest)
+    def _screen(self, d2: torch.Tensor, nearest: torch.Tensor) -> None:
+        """Coarse bounds over all pairs of tiles, a row of pairs at a time; a row tile is
+        complete, and goes on to the exact step, once every row above it is screened. Each
+        worker takes whichever task is ready, so screening and exact steps overlap."""
+        starts = range(0, self.n, self.layout.tile_rows)
+        self.tiles = [slice(a, min(a + self.layout.tile_rows, self.n)) for a in starts]
+        self.pending: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in self.tiles]
+        schedule = RowSchedule(len(self.tiles))
+        map_on_cores(lambda _: self._work(schedule, d2, nearest), list(range(torch.get_num_threads())),
+                     self.order.device)
 
-    def _exact(self, tile: slice, rows: torch.Tensor, cols: torch.Tensor, nearest: torch.Tensor) -> None:
+    def _work(self, schedule: RowSchedule, d2: torch.Tensor, nearest: torch.Tensor) -> None:
+        """One worker: tasks from ``schedule`` until there are none left."""
+        try:
+            while (task := schedule.next_task()) is not None:
+                kind, tile = task
+                if kind == "screen":
+                    self._screen_row(tile, schedule.lock)
+                    schedule.screened_row(tile)
+                else:
+                    self._exact(tile, d2, nearest)
+        except BaseException:
+            schedule.fail()
+            raise
+
+    def _screen_row(self, number: int, lock: threading.Condition) -> None:
+        """Candidates from the pairs of tile ``number`` with itself and every later tile."""
+        tile_a = self.tiles[number]
+        buffer = self.coarse.left.new_empty(self.layout.tile_rows ** 2)
+        found = []
+        for other, tile_b in enumerate(self.tiles[number:], start=number):
+            shape = (tile_a.stop - tile_a.start, tile_b.stop - tile_b.start)
+            screen = buffer[:shape[0] * shape[1]].view(shape)
+            torch.mm(self.coarse.left[tile_a], self.coarse.right[tile_b].T, out=screen)
+            by_row, by_col = entries_within(screen, self.coarse_limit[tile_a],
+                                            None if other == number else self.coarse_limit[tile_b])
+            found.append((number, by_row[0] + tile_a.start, by_row[1] + tile_b.start))
+            if by_col is not None:
+                found.append((other, by_col[1] + tile_b.start, by_col[0] + tile_a.start))
+        with lock:
+            for tile, rows, cols in found:
+                self.pending[tile].append((rows, cols))
+
+    def _exact(self, number: int, d2: torch.Tensor, nearest: torch.Tensor) -> None:
         """The k nearest of the tile's points, block by block, among their candidates."""
+        tile = self.tiles[number]
+        rows, cols = (torch.cat(part) for part in zip(*self.pending[number]))
+        self.pending[number] = []
         blocks, block_sizes = torch.unique_consecutive(self.block[tile], return_counts=True)
         is_candidate = torch.zeros(len(blocks), self.n, dtype=torch.bool, device=rows.device)
         is_candidate[self.block[rows] - blocks[0], cols] = True  # a block's candidates, each once
         ends = list(accumulate(block_sizes.tolist(), initial=tile.start))
-        jobs = list(zip(map(slice, ends, ends[1:]), is_candidate))
-        for queries, found in map_on_cores(self._nearest_in_block, jobs, rows.device):
-            nearest[queries] = found
+        for queries, candidates in zip(map(slice, ends, ends[1:]), is_candidate):
+            d2[queries], nearest[queries] = self._nearest_in_block(queries, candidates)
 
-    def _nearest_in_block(self, job: tuple[slice, torch.Tensor]) -> tuple[slice, torch.Tensor]:
-        queries, is_candidate = job
+    def _nearest_in_block(self, queries: slice, is_candidate: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
         pool = torch.nonzero(is_candidate).flatten()
         passes = self.fine.screen(queries, pool) <= self.fine_limit[queries, None]
         rows = torch.arange(queries.start, queries.stop, device=pool.device)
-        return queries, select_nearest(self.full, rows, pool[passes.any(dim=0)], self.k)
-
-
-def map_on_cores(function: Callable[[T], R], jobs: list[T], device: torch.device) -> list[R]:
-    """``[function(job) for job in jobs]``, on a multi-core CPU in one single-threaded worker
-    per core: each job's many small operations are below torch's threshold for splitting an
-    operation over cores, so the jobs themselves are spread (the results are the same).
-    On a GPU (which jobs would only crowd) and on one core, the jobs run in turn."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads < 2 or len(jobs) < 2:
-        return [function(job) for job in jobs]
-    try:
-        with ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            return list(pool.map(function, jobs))
-    finally:
-        torch.set_num_threads(threads)  # the workers' setting is also the default of new threads
+        return select_nearest(self.full, rows, pool[passes.any(dim=0)], self.k)
 
 
 def _layout(points: torch.Tensor, clusters: torch.Tensor,
-            layout: Layout) -> tuple[torch.Tensor, list[range], torch.Tensor]:
-    """``order`` (position -> point) sorted by cluster, and within a cluster by sub-cluster
-    of about ``query_block`` points; the positions of each cluster; the block number of every
-    position."""
+            layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
+    """``order`` (position -> point) sorted by cluster, and within a cluster by block, a
+    sub-cluster of about ``query_block`` points; the block number of every position."""
     members_of = [m for m in torch.argsort(clusters, stable=True).split(torch.bincount(clusters).tolist())
                   if len(m)]
 
@@ -181,45 +195,18 @@ def _layout(points: torch.Tensor, clusters: torch.Tensor,
         labels = kmeans(points[members], -(-len(members) // layout.query_block), layout.kmeans_iterations)
         return torch.unique(labels, return_inverse=True)[1]  # number the non-empty ones
 
-    order, positions, block, n_blocks = [], [], [], 0
+    order, block, n_blocks = [], [], 0
     for members, labels in zip(members_of, map_on_cores(sub_clusters, members_of, points.device)):
         order.append(members[torch.argsort(labels, stable=True)])
-        start = positions[-1].stop if positions else 0
-        positions.append(range(start, start + len(members)))
         block.append(labels.sort().values + n_blocks)
         n_blocks += int(labels.max()) + 1
-    return torch.cat(order), positions, torch.cat(block)
+    return torch.cat(order), torch.cat(block)
 
 
 def _round_up(limit: torch.Tensor) -> torch.Tensor:
     """float64 -> float32 without ever rounding down."""
     single = limit.float()
     return torch.nextafter(single, torch.full_like(single, float("inf")))
-
-
-def entries_below(screen: torch.Tensor, limit: torch.Tensor, along_rows: bool,
-                  group: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and column indices of the (few) entries with ``screen[i, j] <= limit[i]``
-    (``along_rows``) or ``screen[i, j] <= limit[j]``.
-
-    First the minimum over groups of ``group`` entries (a reduction over a middle axis, which
-    vectorises), then only the groups that pass are looked at entry by entry: about half the
-    work of comparing every entry and collecting the hits with ``torch.nonzero``.
-    """
-    n_rows, n_cols = screen.shape
-    if along_rows and n_cols % group == 0:
-        width = n_cols // group  # group g holds columns g, g + width, g + 2 width, ...
-        grouped = screen.view(n_rows, group, width)
-        rows, classes = torch.nonzero(grouped.amin(dim=1) <= limit[:, None]).unbind(1)
-        hit, member = torch.nonzero(grouped[rows, :, classes] <= limit[rows, None]).unbind(1)
-        return rows[hit], classes[hit] + width * member
-    if not along_rows and n_rows % group == 0:
-        grouped = screen.view(n_rows // group, group, n_cols)  # groups of consecutive rows
-        blocks, cols = torch.nonzero(grouped.amin(dim=1) <= limit[None, :]).unbind(1)
-        hit, member = torch.nonzero(grouped[blocks, :, cols] <= limit[cols, None]).unbind(1)
-        return blocks[hit] * group + member, cols[hit]
-    mask = screen <= (limit[:, None] if along_rows else limit[None, :])
-    return torch.nonzero(mask).unbind(1)
 
 
 def bound_coordinates(x64: torch.Tensor, *dimensions: int) -> list[torch.Tensor]:

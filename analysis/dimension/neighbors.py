@@ -52,10 +52,9 @@ def knn(points: np.ndarray | torch.Tensor, n_neighbors: int, device: str | torch
     dev = resolve_device(device)
     x = torch.from_numpy(x64).to(dev)
     if use_bounded_search(*x.shape, k):
-        nearest = BoundedSearch(x, k).run()
+        distances, indices = BoundedSearch(x, k).run()
     else:
-        nearest = _ChunkedSearch(x, k, memory_bytes).run()
-    distances, indices = final_distances(x, nearest)
+        distances, indices = final_distances(x, _ChunkedSearch(x, k, memory_bytes).run())
     return distances.cpu().numpy(), indices.cpu().numpy()
 
 

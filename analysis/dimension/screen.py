@@ -40,11 +40,8 @@ class ScreenedPoints:
         torch.mul(self.x32, -2.0, out=self.right[:, :dim])
         self.right[:, dim], self.right[:, dim + 1] = 1.0, sq32
         self.gamma = (dim + 2) * torch.finfo(torch.float32).eps / 2
-        self.tolerance = self.tolerance_against(slice(None), slice(None))
-
-    def tolerance_against(self, rows: torch.Tensor | slice, pool: torch.Tensor | slice) -> torch.Tensor:
-        """Per row, a bound on the screening error against any point of ``pool``."""
-        return (4 * self.gamma * (self.sq64[rows] + self.sq64[pool].max()) + 1e-12).float()
+        # per row, a bound on the screening error against any point
+        self.tolerance = (4 * self.gamma * (self.sq64 + self.sq64.max()) + 1e-12).float()
 
     def screen(self, rows: torch.Tensor | slice, cols: torch.Tensor | slice) -> torch.Tensor:
         """Screened squared distances, rows x cols (self-pairs included)."""
@@ -54,28 +51,37 @@ class ScreenedPoints:
 
 
 def select_nearest(points: ScreenedPoints, queries: torch.Tensor, pool: torch.Tensor,
-                   k: int) -> torch.Tensor:
-    """The k nearest of each query among ``pool`` (which must hold them all), self excluded.
+                   k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k nearest of each query among ``pool`` (sorted positions that must hold them all),
+    self excluded: their float64 squared distances, increasing, and their labels.
 
-    If the (k+1)-th smallest screened value exceeds the k-th by more than twice the
-    tolerance, the k smallest are certainly the k nearest; otherwise every pool point that
-    can still be among them is ranked in float64 (ties: lower index first).
+    Only a j with ``S_ij <= S_i(k) + 2 tol_i`` (``S_i(k)`` the k-th smallest screened value)
+    can be among the k nearest. Those j, the k smallest and the few too close to call, are
+    measured in float64 by differences and ranked (ties: lower label first).
     """
     screen = points.screen(queries, pool)
-    screen[queries[:, None] == pool[None, :]] = float("inf")
-    kept = min(k + CANDIDATE_MARGIN, len(pool))
-    values, positions = torch.topk(screen, kept, dim=1, largest=False)
-    result = pool[positions[:, :k]]
-    if kept == k:
-        return result
-    limit = values[:, k - 1] + 2 * points.tolerance_against(queries, pool)
-    undecided = torch.nonzero(values[:, k] <= limit).flatten()
-    if len(undecided):
-        wide = screen[undecided]
-        width = int((wide <= limit[undecided, None]).sum(dim=1).max())
-        candidates = pool[torch.topk(wide, width, dim=1, largest=False).indices]
-        result[undecided] = rank_by_float64(points, queries[undecided], candidates)[1][:, :k]
-    return result
+    _exclude_self(screen, queries, pool)
+    values, positions = torch.topk(screen, min(k + CANDIDATE_MARGIN, len(pool)), dim=1, largest=False)
+    limit = values[:, k - 1] + 2 * points.tolerance[queries]
+    inside = values <= limit[:, None]
+    if inside[:, -1].any() and values.shape[1] < len(pool):  # too close to call past the margin
+        widest = int((screen <= limit[:, None]).sum(dim=1).max())
+        values, positions = torch.topk(screen, widest, dim=1, largest=False)
+        inside = values <= limit[:, None]
+    width = int(inside.sum(dim=1).max())
+    candidates = pool[positions[:, :width]]
+    d2 = squared_distances(points.points, queries, candidates).masked_fill_(~inside[:, :width], float("inf"))
+    labels = candidates if points.labels is None else points.labels[candidates]
+    by_label = labels.argsort(dim=1)
+    d2, by_distance = d2.gather(1, by_label).sort(dim=1, stable=True)
+    return d2[:, :k], labels.gather(1, by_label).gather(1, by_distance[:, :k])
+
+
+def _exclude_self(screen: torch.Tensor, queries: torch.Tensor, pool: torch.Tensor) -> None:
+    """Set ``screen[i, j] = inf`` where ``pool[j] == queries[i]`` (``pool`` sorted)."""
+    where = torch.searchsorted(pool, queries).clamp(max=len(pool) - 1)
+    own = torch.nonzero(pool[where] == queries).flatten()
+    screen[own, where[own]] = float("inf")
 
 
 def rank_by_float64(points: ScreenedPoints, rows: torch.Tensor,
