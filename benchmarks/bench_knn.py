@@ -4,7 +4,8 @@ search against the brute-force float32 screening, in the same process (CPU).
     python benchmarks/bench_knn.py [--sizes 6000,12000,24000] [--k 20]
 
 Prints, per size: time of each search (with the float64 distances of the neighbours found),
-the speed ratio, and whether neighbours and distances are identical (they must be). ``knn`` switches to the bounded search from 8,192 points on.
+the speed ratio, and whether neighbours and distances are identical (they must be). ``knn``
+switches to the bounded search from 8,192 points on.
 """
 from __future__ import annotations
 

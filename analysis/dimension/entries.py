@@ -27,10 +27,9 @@ def entries_within(screen: torch.Tensor, row_limit: torch.Tensor,
         by_col = None if col_limit is None else entries_below(screen, col_limit, along_rows=False)
         return entries_below(screen, row_limit, along_rows=True), by_col
     n_rows, n_cols = screen.shape
-    no_column_test = np.full(n_cols, -np.inf, dtype=np.float32)
+    column_test = np.full(n_cols, -np.inf, dtype=np.float32) if col_limit is None else col_limit.numpy()
     found = np.empty((4, n_rows * n_cols), dtype=np.int32)  # room for every entry
-    n_by_row, n_by_col = _collect(screen.numpy(), row_limit.numpy(),
-                                  no_column_test if col_limit is None else col_limit.numpy(), found)
+    n_by_row, n_by_col = _collect(screen.numpy(), row_limit.numpy(), column_test, found)
 
     def indices(part: int, count: int) -> torch.Tensor:
         return torch.from_numpy(found[part, :count]).long()

@@ -57,7 +57,9 @@ def select_nearest(points: ScreenedPoints, queries: torch.Tensor, pool: torch.Te
 
     Only a j with ``S_ij <= S_i(k) + 2 tol_i`` (``S_i(k)`` the k-th smallest screened value)
     can be among the k nearest. Those j, the k smallest and the few too close to call, are
-    measured in float64 by differences and ranked (ties: lower label first).
+    measured in float64 by differences and ranked (ties: lower label first). A row ranks as
+    many as the widest row of the batch; its extra candidates are past its own limit, hence
+    strictly farther than k others, and never change its k nearest.
     """
     screen = points.screen(queries, pool)
     _exclude_self(screen, queries, pool)
@@ -69,12 +71,8 @@ def select_nearest(points: ScreenedPoints, queries: torch.Tensor, pool: torch.Te
         values, positions = torch.topk(screen, widest, dim=1, largest=False)
         inside = values <= limit[:, None]
     width = int(inside.sum(dim=1).max())
-    candidates = pool[positions[:, :width]]
-    d2 = squared_distances(points.points, queries, candidates).masked_fill_(~inside[:, :width], float("inf"))
-    labels = candidates if points.labels is None else points.labels[candidates]
-    by_label = labels.argsort(dim=1)
-    d2, by_distance = d2.gather(1, by_label).sort(dim=1, stable=True)
-    return d2[:, :k], labels.gather(1, by_label).gather(1, by_distance[:, :k])
+    d2, nearest = rank_by_float64(points, queries, pool[positions[:, :width]])
+    return d2[:, :k], nearest[:, :k] if points.labels is None else points.labels[nearest[:, :k]]
 
 
 def _exclude_self(screen: torch.Tensor, queries: torch.Tensor, pool: torch.Tensor) -> None:
