@@ -1,9 +1,8 @@
 """The paper's networks as ``nn.Sequential`` of Linear, Conv2d, ReLU, MaxPool2d, Flatten, Dropout.
 
 Every model is a flat ``nn.Sequential``, so the theory calculators and the pruning
-code can walk it layer by layer. ``prunable_layers`` lists the weight layers
-(Linear and Conv2d) in order; it is the one place that defines "the depth that
-remains after layer k": the number of weight layers after it.
+code can walk it layer by layer. What "prunable" means, and so "the depth that remains
+after layer k", is defined once, in ``pruning.layers``.
 """
 from __future__ import annotations
 
@@ -12,6 +11,8 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+from pruning.layers import prunable_layers
 
 MODEL_NAMES = ("fc", "lenet5", "cnn8")
 
@@ -89,23 +90,20 @@ def he_initialise(model: nn.Module) -> nn.Module:
     return model
 
 
-def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(name, module) of every Linear and Conv2d, in forward order."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+def layer_names(config) -> list[str]:
+    """Names of the prunable layers of the network a TrainConfig describes, without data or training.
+
+    The names depend on the architecture only, so a stand-in input shape is used.
+    """
+    return [name for name, _ in prunable_layers(_stand_in(config))]
 
 
-def hidden_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The prunable layers except the output layer."""
-    return prunable_layers(model)[:-1]
+def hidden_linear_names(config) -> list[str]:
+    """Names of the fully connected layers before the output layer, for a TrainConfig."""
+    return [name for name, m in prunable_layers(_stand_in(config))[:-1] if isinstance(m, nn.Linear)]
 
 
-def remaining_depth(model: nn.Module, layer_index: int) -> int:
-    """Number of weight layers after prunable layer ``layer_index``."""
-    return len(prunable_layers(model)) - 1 - layer_index
-
-
-def followed_by_relu(model: nn.Sequential, layer_name: str) -> bool:
-    """Whether the module right after ``layer_name`` in the Sequential is a ReLU."""
-    names = [n for n, _ in model.named_children()]
-    position = names.index(layer_name)
-    return position + 1 < len(names) and isinstance(model[position + 1], nn.ReLU)
+def _stand_in(config) -> nn.Sequential:
+    """The architecture of ``config``'s network on a stand-in input (layer names do not depend on it)."""
+    shape = (784,) if config.model == "fc" else (1, 28, 28)
+    return build_model(config.model, shape, 10, hidden=config.hidden)

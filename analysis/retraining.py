@@ -1,18 +1,20 @@
-"""Retraining a pruned network with its masks enforced, timed until accuracy recovers."""
+"""Retraining a pruned network, timed until its accuracy recovers.
+
+The network comes as ``pruning.prune_network`` leaves it: masks attached through
+``torch.nn.utils.prune``, so the optimiser can never revive a pruned weight. Training runs
+through ``training.train_steps``; the clock counts optimiser steps only, not the accuracy
+checks between them.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pruning import apply_mask
-
-from .data import Split
 from .errors import WorkbenchError
-from .training import TrainConfig, batch_order, evaluate, make_optimizer
+from .training import TrainConfig, evaluate, make_optimizer, train_steps
 
 
 @dataclass(frozen=True)
@@ -40,47 +42,46 @@ class RetrainResult:
     history: list[dict] = field(default_factory=list)  # (time_s, step, accuracy)
 
 
-def attach_masks(masks: dict[nn.Module, torch.Tensor]) -> None:
-    """Make each mask persistent on its layer, so retraining cannot revive pruned weights."""
-    for layer, mask in masks.items():
-        apply_mask(layer, mask)
+class _RecoveryWatch:
+    """Step hook: every ``eval_every`` steps, stop the clock, measure accuracy, stop once recovered."""
+
+    def __init__(self, model: nn.Module, x_eval, y_eval, target: float | None, eval_every: int, max_steps: int):
+        self.model, self.x_eval, self.y_eval = model, x_eval, y_eval
+        self.target, self.eval_every, self.max_steps = target, eval_every, max_steps
+        self.cuda = next(model.parameters()).device.type == "cuda"
+        self.accuracy = evaluate(model, x_eval, y_eval)["accuracy"]
+        self.history = [{"time_s": 0.0, "step": 0, "accuracy": self.accuracy}]
+        self.elapsed, self.tic = 0.0, time.perf_counter()
+
+    def recovered(self) -> bool:
+        return self.target is not None and self.accuracy >= self.target
+
+    def __call__(self, step: int, loss: torch.Tensor) -> bool:
+        if step % self.eval_every and step < self.max_steps:
+            return False
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.elapsed += time.perf_counter() - self.tic
+        self.accuracy = evaluate(self.model, self.x_eval, self.y_eval)["accuracy"]
+        self.history.append({"time_s": self.elapsed, "step": step, "accuracy": self.accuracy})
+        self.tic = time.perf_counter()
+        return self.recovered()
 
 
-def retrain(model: nn.Module, masks: dict[nn.Module, torch.Tensor], train_config: TrainConfig, split: Split,
-            reference_accuracy: float, config: RetrainConfig = RetrainConfig(),
-            x_eval: torch.Tensor | None = None, y_eval: torch.Tensor | None = None) -> RetrainResult:
-    """Retrain ``model`` in place with ``masks`` attached; accuracy measured on (x_eval, y_eval)."""
+def retrain(model: nn.Module, train_config: TrainConfig, split, reference_accuracy: float,
+            config: RetrainConfig = RetrainConfig(), x_eval: torch.Tensor | None = None,
+            y_eval: torch.Tensor | None = None) -> RetrainResult:
+    """Retrain the pruned ``model`` in place; accuracy measured on (x_eval, y_eval) (default: test set)."""
     device = next(model.parameters()).device
     x_eval = split.x_test if x_eval is None else x_eval
     y_eval = split.y_test if y_eval is None else y_eval
-    attach_masks(masks)
-    optimizer = make_optimizer(model, train_config, lr=train_config.lr * config.lr_scale)
     x, y = split.x_train.to(device), split.y_train.to(device)
-    target = None if config.tolerance is None else reference_accuracy - config.tolerance
-    accuracy = evaluate(model, x_eval, y_eval)["accuracy"]
-    history = [{"time_s": 0.0, "step": 0, "accuracy": accuracy}]
-    elapsed, step = 0.0, 0
     max_steps = int(config.max_epochs * -(-len(x) // train_config.batch_size))
-    epoch = 0
-    while step < max_steps and (target is None or accuracy < target):
-        order = batch_order(len(x), train_config.seed + 1, epoch, device)
-        for start in range(0, len(order), train_config.batch_size):
-            tic = time.perf_counter()
-            model.train()
-            index = order[start:start + train_config.batch_size]
-            loss = F.cross_entropy(model(x[index]), y[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            elapsed += time.perf_counter() - tic
-            step += 1
-            if step % config.eval_every == 0 or step == max_steps:
-                accuracy = evaluate(model, x_eval, y_eval)["accuracy"]
-                history.append({"time_s": elapsed, "step": step, "accuracy": accuracy})
-                if step >= max_steps or (target is not None and accuracy >= target):
-                    break
-        epoch += 1
-    reached = target is not None and accuracy >= target
-    return RetrainResult(elapsed, step, accuracy, reached, history)
+    target = None if config.tolerance is None else reference_accuracy - config.tolerance
+    watch = _RecoveryWatch(model, x_eval, y_eval, target, config.eval_every, max_steps)
+    steps = 0
+    if not watch.recovered():
+        optimizer = make_optimizer(model, train_config, lr=train_config.lr * config.lr_scale)
+        steps = train_steps(model, optimizer, x, y, train_config.batch_size, train_config.seed + 1, max_steps,
+                            after_step=watch)
+    return RetrainResult(watch.elapsed, steps, watch.accuracy, watch.recovered(), watch.history)

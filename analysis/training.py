@@ -1,37 +1,44 @@
-"""Seeded, deterministic training on in-memory tensors, with checkpoints cached by config hash."""
+"""Seeded, deterministic training on in-memory tensors: one loop with hooks, one evaluation.
+
+``train_steps`` is the only optimisation loop of the workbench: training from scratch
+(``fit``) and retraining a pruned network (``analysis.retraining``) both drive it through
+hooks. Each epoch the data is permuted once on the device, so every batch is a contiguous
+slice and no step waits for the host.
+"""
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import Split, load_dataset, split_train_val
+from .data.config import DataConfig
 from .errors import WorkbenchError
 from .models import PAPER_FC_HIDDEN, build_model
-from .store import config_dict, config_hash, load_torch, save_torch
+
+StepHook = Callable[[int, torch.Tensor], bool]  # (steps done, batch loss) -> stop?
+EpochHook = Callable[[int, torch.Tensor], bool]  # (epochs done, mean loss) -> stop?
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a trained network (the device does not)."""
 
-    dataset: str = "fashion-mnist"
+    data: DataConfig = field(default_factory=DataConfig)
     model: str = "fc"
     hidden: tuple[int, ...] | None = None  # fc widths; None = the paper's for the dataset
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
     batch_size: int = 300
-    epochs: int = 10
-    train_size: int | None = None  # subsample the training split (None = all)
-    val_size: int = 5000
+    epochs: int = 10  # the most epochs; fewer when early stopping ends training
+    patience: int | None = None  # stop after this many epochs without a better validation accuracy
     seed: int = 0
-    variant: str = ""  # names a transformation an experiment applied to the data (part of the hash)
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
@@ -39,16 +46,14 @@ class TrainConfig:
         for name in ("lr", "batch_size", "epochs"):
             if getattr(self, name) <= 0:
                 raise WorkbenchError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.patience is not None and self.patience < 1:
+            raise WorkbenchError(f"patience must be a positive integer or None, got {self.patience!r}")
         if self.model == "fc" and self.hidden is None:
-            object.__setattr__(self, "hidden", PAPER_FC_HIDDEN.get(self.dataset, (100, 100)))
+            object.__setattr__(self, "hidden", PAPER_FC_HIDDEN.get(self.data.dataset, (100, 100)))
 
-
-@dataclass
-class TrainedModel:
-    model: nn.Sequential
-    config: TrainConfig
-    metrics: dict
-    split: Split
+    @property
+    def dataset(self) -> str:
+        return self.data.dataset
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
@@ -63,23 +68,34 @@ def batch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Te
     return torch.randperm(n, generator=generator).to(device)
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                batch_size: int, order: torch.Tensor) -> float:
-    """One pass over ``x, y`` (already on the model's device) in the given order; mean loss.
+def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                batch_size: int, seed: int, max_steps: int, after_step: StepHook | None = None,
+                after_epoch: EpochHook | None = None) -> int:
+    """Minimise cross-entropy over ``x, y`` (on the model's device) for at most ``max_steps`` steps.
 
-    The data is permuted once per epoch, so every batch is a contiguous slice (no gather per step).
+    Epoch ``e`` visits the samples in ``batch_order(len(x), seed, e)``. A hook returning True
+    stops training; the number of steps taken is returned.
     """
-    model.train()
-    x, y = x[order], y[order]
-    total = torch.zeros((), device=x.device)
-    for start in range(0, len(order), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        loss = F.cross_entropy(model(xb), yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(yb)
-    return (total / len(order)).item()
+    step, epoch = 0, 0
+    while step < max_steps:
+        order = batch_order(len(x), seed, epoch, x.device)
+        xs, ys = x[order], y[order]
+        total = torch.zeros((), device=x.device)
+        model.train()
+        for start in range(0, len(order), batch_size):
+            xb, yb = xs[start:start + batch_size], ys[start:start + batch_size]
+            loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(yb)
+            step += 1
+            if (after_step is not None and after_step(step, loss)) or step >= max_steps:
+                return step
+        epoch += 1
+        if after_epoch is not None and after_epoch(epoch, total / len(order)):
+            return step
+    return step
 
 
 @torch.no_grad()
@@ -92,69 +108,71 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> dict:
+    """Accuracy and mean cross-entropy of ``model`` on ``x, y``."""
     logits = predict(model, x, batch_size)
     y = y.to(logits.device)
     return {"accuracy": (logits.argmax(1) == y).float().mean().item(),
             "loss": F.cross_entropy(logits, y).item()}
 
 
-def fit(config: TrainConfig, split: Split, device: torch.device, progress: bool = True) -> tuple[nn.Sequential, dict]:
+class EarlyStopping:
+    """Epoch hook: keep the weights of the best validation accuracy; stop after ``patience`` worse epochs."""
+
+    def __init__(self, model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, patience: int | None):
+        self.model, self.x_val, self.y_val, self.patience = model, x_val, y_val, patience
+        self.best_accuracy, self.best_epoch, self.epochs = -1.0, 0, 0
+        self.best_state: dict | None = None
+        self.last_loss = float("nan")
+
+    def __call__(self, epoch: int, mean_loss: torch.Tensor) -> bool:
+        self.epochs, self.last_loss = epoch, mean_loss.item()
+        if self.patience is None or not len(self.x_val):
+            return False
+        accuracy = evaluate(self.model, self.x_val, self.y_val)["accuracy"]
+        if accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_epoch = accuracy, epoch
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        return epoch - self.best_epoch >= self.patience
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
+def num_classes(split) -> int:
+    """Classes of a split: the checked count of its dataset (labels 0..C-1, not the largest label seen)."""
+    if split.num_classes is None:
+        raise WorkbenchError("the split does not say how many classes it has; build it with split_train_val")
+    return split.num_classes
+
+
+def fit(config: TrainConfig, split, device: torch.device, progress: bool = True) -> tuple[nn.Sequential, dict]:
     """Train a fresh model from ``config`` on ``split``; returns it with its metrics."""
     torch.manual_seed(config.seed)
-    model = build_model(config.model, tuple(split.x_train.shape[1:]), int(split.y_train.max()) + 1,
+    model = build_model(config.model, tuple(split.x_train.shape[1:]), num_classes(split),
                         seed=config.seed, hidden=config.hidden).to(device)
     optimizer = make_optimizer(model, config)
     x, y = split.x_train.to(device), split.y_train.to(device)
-    start = time.perf_counter()
-    bar = tqdm(range(config.epochs), desc=f"train {config.model}/{config.dataset} seed {config.seed}",
+    stopper = EarlyStopping(model, split.x_val.to(device), split.y_val.to(device), config.patience)
+    bar = tqdm(total=config.epochs, desc=f"train {config.model}/{config.data.label} seed {config.seed}",
                unit="epoch", disable=not progress, dynamic_ncols=True)
-    for epoch in bar:
-        loss = train_epoch(model, optimizer, x, y, config.batch_size, batch_order(len(x), config.seed, epoch, device))
-        bar.set_postfix(loss=f"{loss:.3f}")
-    train_time = time.perf_counter() - start
-    metrics = {"train_time_s": train_time, "train_loss": loss,
-               "val_accuracy": evaluate(model, split.x_val, split.y_val)["accuracy"] if len(split.x_val) else float("nan"),
+
+    def after_epoch(epoch: int, loss: torch.Tensor) -> bool:
+        stop = stopper(epoch, loss)
+        bar.update(1)
+        bar.set_postfix(loss=f"{stopper.last_loss:.3f}")
+        return stop
+
+    start = time.perf_counter()
+    steps_per_epoch = -(-len(x) // config.batch_size)
+    train_steps(model, optimizer, x, y, config.batch_size, config.seed, config.epochs * steps_per_epoch,
+                after_epoch=after_epoch)
+    bar.close()
+    stopper.restore_best()
+    metrics = {"train_time_s": time.perf_counter() - start, "train_loss": stopper.last_loss,
+               "epochs_trained": stopper.epochs,
+               "best_epoch": stopper.best_epoch if config.patience else stopper.epochs,
+               "val_accuracy": evaluate(model, split.x_val, split.y_val)["accuracy"] if len(split.x_val)
+               else float("nan"),
                **{f"test_{k}": v for k, v in evaluate(model, split.x_test, split.y_test).items()}}
-    return model, metrics
-
-
-def dataset_split(config: TrainConfig, data_dir: Path | None = None, download: bool = True,
-                  test_size: int | None = None) -> Split:
-    dataset = load_dataset(config.dataset, data_dir=data_dir, download=download)
-    val_size = min(config.val_size, len(dataset.x_train) // 5)
-    return split_train_val(dataset, val_size, seed=0, train_size=config.train_size, test_size=test_size)
-
-
-def train_or_load(config: TrainConfig, cache_dir: Path, device: torch.device, split: Split | None = None,
-                  data_dir: Path | None = None, download: bool = True, progress: bool = True) -> TrainedModel:
-    """The trained network for ``config``: from the checkpoint cache, or trained and cached now."""
-    split = split if split is not None else dataset_split(config, data_dir, download)
-    variant = f"-{config.variant}" if config.variant else ""
-    path = cache_dir / "models" / f"{config.model}-{config.dataset}{variant}-{config_hash(config)}.pt"
-    if path.is_file():
-        entry = load_torch(path)
-        model = build_model(config.model, tuple(split.x_train.shape[1:]), int(split.y_train.max()) + 1,
-                            hidden=config.hidden)
-        model.load_state_dict(entry["state_dict"])
-        return TrainedModel(model.to(device).eval(), config, entry["metrics"], split)
-    model, metrics = fit(config, split, device, progress)
-    save_torch(path, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                      "config": config_dict(config), "metrics": metrics})
-    return TrainedModel(model.eval(), config, metrics, split)
-
-
-class LastTrained:
-    """Trains or loads networks on demand and keeps only the last one in memory."""
-
-    def __init__(self, cache_dir: Path, device: torch.device, progress: bool = True):
-        self.cache_dir, self.device, self.progress = cache_dir, device, progress
-        self._last: TrainedModel | None = None
-
-    def get(self, config: TrainConfig, split: Split) -> TrainedModel:
-        if self._last is None or self._last.config != config:
-            self._last = train_or_load(config, self.cache_dir, self.device, split=split, progress=self.progress)
-        return self._last
-
-
-def with_seed(config: TrainConfig, seed: int) -> TrainConfig:
-    return replace(config, seed=seed)
+    return model.eval(), metrics

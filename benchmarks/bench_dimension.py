@@ -1,5 +1,5 @@
 """Intrinsic dimension of Fashion-MNIST: this project's torch-kNN MLE and TwoNN against
-scikit-dimension called directly, on the same distinct images in the same process (CPU).
+scikit-dimension called directly, on the same distinct images in the same process.
 
     python benchmarks/bench_dimension.py            # all 70,000 images (slow: skdim's TwoNN
                                                     # sorts every row of the distance matrix)
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=None, help="random subset size (default: all)")
     parser.add_argument("--k", type=int, default=20, help="MLE neighbours")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="where our kNN runs (skdim: always the CPU)")
     parser.add_argument("--threads", type=int, default=2,
                         help="CPU threads for torch and for numpy/scipy BLAS, the same for both sides")
     args = parser.parse_args(argv)
@@ -53,12 +54,13 @@ def run(args: argparse.Namespace) -> None:
         images = images[np.random.default_rng(args.seed).choice(len(images), args.n, replace=False)]
     points, n_duplicates = remove_duplicates(images)
     print(f"Fashion-MNIST: {len(points)} distinct images of {len(images)} ({n_duplicates} duplicates "
-          f"removed), 784 dims, torch threads={torch.get_num_threads()}, device=cpu")
+          f"removed), 784 dims, torch threads={torch.get_num_threads()}, device={args.device}")
 
     cases = {
-        f"MLE k={args.k}": (lambda: estimate_dimension(points, "mle", n_neighbors=args.k, device="cpu").value,
-                            lambda: skdim.id.MLE().fit(points, n_neighbors=args.k).dimension_),
-        "TwoNN": (lambda: estimate_dimension(points, "twonn", device="cpu").value,
+        f"MLE k={args.k}": (
+            lambda: estimate_dimension(points, "mle", n_neighbors=args.k, device=args.device).value,
+            lambda: skdim.id.MLE().fit(points, n_neighbors=args.k).dimension_),
+        "TwoNN": (lambda: estimate_dimension(points, "twonn", device=args.device).value,
                   lambda: skdim.id.TwoNN().fit(points).dimension_),
     }
     print(f"{'estimator':<10} {'ours (s)':>9} {'skdim (s)':>10} {'ratio':>7} {'ours':>8} {'skdim':>8} "

@@ -18,8 +18,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from analysis.data import load_dataset
 from analysis.device import resolve_device
 from analysis.models import build_model
+from analysis.data.config import DataConfig
 from analysis.presets import paper_training
-from analysis.training import batch_order, make_optimizer, train_epoch
+from analysis.training import make_optimizer, train_steps
 
 
 def plain_epoch(model, optimizer, loader, device) -> None:
@@ -60,15 +61,15 @@ def main() -> None:
     device = resolve_device(args.device)
     data = load_dataset("fashion-mnist")
     x, y = data.x_train[:args.samples], data.y_train[:args.samples]
-    config = paper_training(args.model, "fashion-mnist")
+    config = paper_training(args.model, DataConfig("fashion-mnist"))
     model = build_model(args.model, data.input_shape, 10, hidden=config.hidden).to(device)
     optimizer = make_optimizer(model, config)
     xd, yd = x.to(device), y.to(device)
     loader = DataLoader(TensorDataset(x, y), batch_size=config.batch_size, shuffle=True)
     counter = iter(range(10**9))
+    steps = -(-len(xd) // config.batch_size)
     speeds = best_throughputs({
-        "trainer": lambda: train_epoch(model, optimizer, xd, yd, config.batch_size,
-                                       batch_order(len(xd), 0, next(counter), device)),
+        "trainer": lambda: train_steps(model, optimizer, xd, yd, config.batch_size, next(counter), steps),
         "plain": lambda: plain_epoch(model, optimizer, loader, device),
     }, len(x), args.repeats, device)
     ours, plain = speeds["trainer"], speeds["plain"]

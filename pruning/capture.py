@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .base import PruningError
+from .layers import is_prunable
 
 LayerRef = Union[str, nn.Module]
 Samples = Union[torch.Tensor, Iterable]
@@ -46,7 +47,7 @@ def resolve_layers(model: nn.Module, layers: Sequence[LayerRef]) -> dict[str, nn
         else:
             raise PruningError(f"layer {type(ref).__name__}: not a module of the model")
     for name, module in resolved.items():
-        if not isinstance(module, (nn.Linear, nn.Conv2d)):
+        if not is_prunable(module):
             raise PruningError(f"layer {name!r} ({type(module).__name__}): unsupported layer type, "
                                "expected Linear or Conv2d")
     return resolved

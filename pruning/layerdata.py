@@ -1,11 +1,19 @@
-"""Shared plumbing of the data-driven Linear-layer pruners (FeTa, Net-Trim, L-OBS).
+"""Shared plumbing of the data-driven pruners: a layer as a linear map on rows.
 
-* ``LayerProblem``: the layer's weights, bias, inputs and target in one working dtype
-  and device (float32 on the inputs' device unless asked otherwise).
-* ``Standardiser``: the exact change of variables ``v = u * sd``, ``c = b + u . mean``
-  that makes a layer act on standardised inputs. It leaves every loss unchanged and,
-  because biases are not penalised, turns ``lam ||u||_1`` into the weighted
-  ``lam sum_q |v_q| / sd_q`` (a diagonal preconditioner for first-order solvers).
+* ``LayerProblem``: the layer's weights as a matrix ``(d_out, d_in)``, its bias, its input
+  rows ``X`` ``(rows, d_in)`` and target rows ``(rows, d_out)``, float32 on the inputs' device.
+  A Linear layer gives one row per sample. A Conv2d layer (groups=1, zero padding) is the
+  same linear map on its unfolded input patches (``torch.nn.functional.unfold`` at the
+  layer's stride, padding and dilation): weights ``(C_out, C_in kh kw)``, one row per output
+  position, ``N H' W'`` rows of ``C_in kh kw`` entries.
+* Cost of patch sampling: every solver is linear (or worse) in the number of rows, and the
+  rows take ``4 N H' W' C_in kh kw`` bytes. So at most ``patch_rows`` rows (default
+  ``PATCH_ROWS = 50_000``) are drawn uniformly without replacement with ``seed``; ``None``
+  keeps all of them. A Linear layer is never subsampled.
+* ``Standardiser``: the exact change of variables ``v = u * sd``, ``c = b + u . mean`` that
+  makes a layer act on standardised inputs. It leaves every loss unchanged and, because
+  biases are not penalised, turns ``lam ||u||_1`` into the weighted ``lam sum_q |v_q| / sd_q``
+  (a diagonal preconditioner for first-order solvers).
 * ``soft_threshold`` and ``top_k_mask`` (the final exact-sparsity projection).
 """
 from __future__ import annotations
@@ -13,38 +21,84 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-
-from .threshold import magnitude_mask
 
 # Input columns whose standard deviation is below this (relative to the largest) are constant.
 _CONSTANT_COLUMN = 1e-6
+PATCH_ROWS = 50_000
+_UNFOLD_CHUNK = 2 ** 24  # patch entries unfolded at once
 
 
 @dataclass
 class LayerProblem:
-    """Weights ``(d_out, d_in)``, bias ``(d_out,)``, inputs ``(N, d_in)``, target ``(N, d_out)``."""
+    """Weights ``(d_out, d_in)``, bias ``(d_out,)``, inputs ``(rows, d_in)``, target ``(rows, d_out)``.
+
+    ``target`` is ``relu(Z)`` when a relu follows, else ``Z``; ``outputs`` is always ``Z``.
+    """
 
     weight: torch.Tensor
     bias: torch.Tensor
-    inputs: torch.Tensor
-    target: torch.Tensor
+    inputs: torch.Tensor | None
+    outputs: torch.Tensor | None
     relu: bool
 
+    @property
+    def target(self) -> torch.Tensor:
+        return self.outputs.clamp_min(0) if self.relu else self.outputs
 
-def layer_problem(layer: nn.Linear, inputs: torch.Tensor, outputs: torch.Tensor, relu: bool,
+
+def conv_output_size(layer: nn.Conv2d, height: int, width: int) -> tuple[int, int]:
+    """``H' = floor((H + 2 p - d (k - 1) - 1) / s) + 1`` per spatial axis (torch's Conv2d docs)."""
+    sizes = []
+    for size, axis in ((height, 0), (width, 1)):
+        span = layer.dilation[axis] * (layer.kernel_size[axis] - 1) + 1
+        sizes.append((size + 2 * layer.padding[axis] - span) // layer.stride[axis] + 1)
+    return sizes[0], sizes[1]
+
+
+def _patch_rows(layer: nn.Conv2d, inputs: torch.Tensor, outputs: torch.Tensor, max_rows: int | None,
+                seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unfolded patches ``(rows, C k k)`` and the matching outputs ``(rows, C')``, rows (n, h', w')."""
+    n, positions = inputs.shape[0], outputs.shape[2] * outputs.shape[3]
+    total = n * positions
+    chosen = None
+    if max_rows is not None and total > max_rows:
+        gen = torch.Generator().manual_seed(seed)
+        chosen = torch.randperm(total, generator=gen)[:max_rows].sort().values.to(inputs.device)
+    out_rows = outputs.permute(0, 2, 3, 1).reshape(total, -1)
+    patch_size = inputs.shape[1] * layer.kernel_size[0] * layer.kernel_size[1]
+    chunk = max(1, _UNFOLD_CHUNK // max(positions * patch_size, 1))
+    pieces = []
+    for start in range(0, n, chunk):
+        patches = F.unfold(inputs[start:start + chunk], layer.kernel_size, layer.dilation, layer.padding,
+                           layer.stride).transpose(1, 2).reshape(-1, patch_size)
+        if chosen is not None:
+            low, high = start * positions, (start + chunk) * positions
+            local = chosen[(chosen >= low) & (chosen < high)] - low
+            patches = patches[local]
+        pieces.append(patches)
+    rows = torch.cat(pieces).contiguous()
+    return rows, (out_rows if chosen is None else out_rows[chosen]).contiguous()
+
+
+def layer_problem(layer: nn.Module, inputs: torch.Tensor | None, outputs: torch.Tensor | None,
+                  relu: bool, patch_rows: int | None = PATCH_ROWS, seed: int = 0,
                   dtype: torch.dtype = torch.float32) -> LayerProblem:
-    """Collect a Linear layer's data; the target is ``relu(Z)`` when a relu follows, else ``Z``."""
-    device = inputs.device
-    weight = layer.weight.detach().to(device=device, dtype=dtype)
+    """A Linear or Conv2d layer's data as a matrix problem (see the module docstring)."""
+    device = inputs.device if inputs is not None else layer.weight.device
+    weight = layer.weight.detach().reshape(layer.weight.shape[0], -1).to(device=device, dtype=dtype)
     bias = (torch.zeros(weight.shape[0], device=device, dtype=dtype) if layer.bias is None
             else layer.bias.detach().to(device=device, dtype=dtype))
-    target = outputs.to(dtype)
-    return LayerProblem(weight.clone(), bias.clone(), inputs.to(dtype),
-                        target.clamp_min(0) if relu else target, relu)
+    if inputs is None:
+        return LayerProblem(weight.clone(), bias.clone(), None, None, relu)
+    inputs, outputs = inputs.detach().to(dtype), outputs.detach().to(device=device, dtype=dtype)
+    if isinstance(layer, nn.Conv2d):
+        inputs, outputs = _patch_rows(layer, inputs, outputs, patch_rows, seed)
+    return LayerProblem(weight.clone(), bias.clone(), inputs.contiguous(), outputs.contiguous(), relu)
 
 
-def output_bias(layer: nn.Linear, bias: torch.Tensor) -> torch.Tensor | None:
+def output_bias(layer: nn.Module, bias: torch.Tensor) -> torch.Tensor | None:
     """The bias to return: None for a bias-free layer (its bias must stay absent)."""
     return None if layer.bias is None else bias.to(layer.bias.dtype)
 
@@ -86,4 +140,14 @@ def soft_threshold(values: torch.Tensor, threshold: torch.Tensor | float) -> tor
 
 def top_k_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Keep the ``numel - round(s numel)`` largest-magnitude entries (exact count, stable ties)."""
-    return magnitude_mask(weight, sparsity)
+    return keep_largest(weight, weight.numel() - int(round(sparsity * weight.numel())))
+
+
+def keep_largest(scores: torch.Tensor, keep: int, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask of the ``keep`` largest ``scores`` among the ``allowed`` entries (stable ties)."""
+    scores = scores.abs() if allowed is None else scores.abs().masked_fill(~allowed, -1.0)
+    flat = scores.reshape(-1)
+    mask = torch.zeros_like(flat, dtype=torch.bool)
+    if keep > 0:
+        mask[torch.sort(flat, descending=True, stable=True).indices[:keep]] = True
+    return mask.reshape(scores.shape)

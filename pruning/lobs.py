@@ -17,14 +17,18 @@ damping adds ``damping * mean(diag H)`` to the diagonal. Removing weight ``q`` o
   OBS): ``H^-1 <- H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq``. Batched across rows.
 
 The bias (last coordinate of ``x~``) is never removed, but the updates do move it.
+L-OBS is a direct method (no iterative solver): ``info['converged']`` is always True and
+``info['iterations']`` is the largest number of removals in a row. With a fixed support
+(``prune(..., mask=M)``) exactly the weights outside ``M`` are removed, in saliency order.
+A Hessian that stays singular (``damping=0`` on rank-deficient inputs) raises PruningError.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .base import LayerPruner, PruneResult, PruningError, count_to_prune, register
-from .layerdata import layer_problem, output_bias
+from .base import LayerPruner, PruningError, Solution, count_to_prune, register
+from .layerdata import PATCH_ROWS, LayerProblem
 
 # Memory for the per-row inverse Hessians of "lobs-exact" (bytes per chunk of rows).
 _CHUNK_BYTES = 16 * 2 ** 20  # a few rows, so their inverses stay in cache
@@ -62,38 +66,46 @@ def _saliency(weight: torch.Tensor, diagonal: torch.Tensor) -> torch.Tensor:
     return weight.pow(2) / (2 * diagonal)
 
 
+def _inverse(hessian: torch.Tensor) -> torch.Tensor:
+    factor, info = torch.linalg.cholesky_ex(hessian)
+    if int(info) != 0:
+        raise torch.linalg.LinAlgError("the layer Hessian is singular; use damping > 0")
+    return torch.cholesky_inverse(factor)
+
+
 @register("lobs")
 class LOBS(LayerPruner):
     """Layer-wise OBS; ``damping`` is relative to the mean of diag(H)."""
 
-    def __init__(self, damping: float = 1e-4) -> None:
+    def __init__(self, damping: float = 1e-4, patch_rows: int | None = PATCH_ROWS, seed: int = 0) -> None:
         if not damping >= 0:
             raise PruningError(f"damping must be >= 0, got {damping!r}")
+        super().__init__(patch_rows, seed)
         self.damping = damping
 
-    def _prune(self, layer: nn.Module, inputs, outputs, sparsity, relu) -> PruneResult:
-        problem = layer_problem(layer, inputs, outputs, relu)
-        hessian = layer_hessian(problem.inputs, self.damping)
-        inverse = torch.linalg.inv(hessian)
+    def _solve(self, problem: LayerProblem, sparsity: float, fixed: torch.Tensor | None) -> Solution:
+        inverse = _inverse(layer_hessian(problem.inputs, self.damping))
         rows = torch.cat([problem.weight, problem.bias[:, None]], 1).double()
         d_out, d_in = problem.weight.shape
-        n_prune = count_to_prune(d_out * d_in, sparsity)
-        scores = _saliency(rows[:, :-1], inverse.diagonal()[:-1])
-        ranked = torch.sort(scores.reshape(-1), stable=True).indices[:n_prune]
+        scores = _saliency(rows[:, :-1], inverse.diagonal()[:-1]).reshape(-1)
+        if fixed is None:
+            ranked = torch.sort(scores, stable=True).indices[:count_to_prune(d_out * d_in, sparsity)]
+        else:
+            removable = (~fixed).reshape(-1).nonzero()[:, 0]
+            ranked = removable[torch.sort(scores[removable], stable=True).indices]
         mask = torch.ones(d_out * d_in, dtype=torch.bool, device=rows.device)
         mask[ranked] = False
         mask = mask.reshape(d_out, d_in)
-        new_rows, mask = self._remove(rows, inverse, ranked, mask)
+        new_rows, mask = self._remove(rows, inverse, ranked, mask, fixed is not None)
         new_rows[:, :-1] *= mask
         delta = new_rows - rows
         undamped = layer_hessian(problem.inputs, 0.0)
         objective = float(torch.einsum("ij,jk,ik->", delta, undamped, delta))
-        weight, bias = new_rows[:, :-1], new_rows[:, -1]
-        info = {"iterations": int((~mask).sum(1).max()) if n_prune else 0, "objective": objective,
-                "damping": self.damping}
-        return PruneResult(weight.to(layer.weight.dtype), output_bias(layer, bias.float()), mask, info)
+        info = {"iterations": int((~mask).sum(1).max()) if ranked.numel() else 0, "objective": objective,
+                "converged": True, "damping": self.damping}
+        return Solution(new_rows[:, :-1].float(), new_rows[:, -1].float(), mask, info)
 
-    def _remove(self, rows, inverse, ranked, mask):
+    def _remove(self, rows, inverse, ranked, mask, fixed):
         """Variant 1: per row, apply the OBS updates in saliency order with the fixed inverse.
 
         Returns the new rows and the kept-weights mask.
@@ -118,26 +130,28 @@ class LOBS(LayerPruner):
 class LOBSExact(LOBS):
     """L-OBS with the inverse Hessian downdated after every removal (greedy per row)."""
 
-    def _remove(self, rows, inverse, ranked, mask):
+    def _remove(self, rows, inverse, ranked, mask, fixed):
+        """Greedy per row; with ``fixed`` only among the entries outside ``mask``."""
         counts = (~mask).sum(1)
         rows, removed = rows.clone(), torch.zeros_like(rows, dtype=torch.bool)
+        blocked = torch.ones_like(rows, dtype=torch.bool)  # the bias is never removed
+        blocked[:, :-1] = mask if fixed else False
         chunk = max(1, _CHUNK_BYTES // (inverse.numel() * inverse.element_size()))
         for start in range(0, rows.shape[0], chunk):
             part = slice(start, start + chunk)
-            rows[part], removed[part] = self._greedy(rows[part], inverse, counts[part])
+            rows[part], removed[part] = self._greedy(rows[part], inverse, counts[part], blocked[part])
         return rows, ~removed[:, :-1]
 
     @staticmethod
-    def _greedy(rows, inverse, counts):
+    def _greedy(rows, inverse, counts, blocked):
         batch, size = rows.shape
         inverses = inverse.expand(batch, size, size).clone()
         removed = torch.zeros_like(rows, dtype=torch.bool)
-        removed[:, -1] = True  # the bias is never removed
         index = torch.arange(batch, device=rows.device)
         for step in range(int(counts.max()) if counts.numel() else 0):
             live = counts > step
             diagonal = inverses.diagonal(dim1=1, dim2=2)
-            scores = _saliency(rows, diagonal).masked_fill(removed, float("inf"))
+            scores = _saliency(rows, diagonal).masked_fill(removed | blocked, float("inf"))
             q = scores.argmin(1)
             pivot = torch.where(live, inverses[index, q, q], torch.ones_like(counts, dtype=rows.dtype))
             coefficient = torch.where(live, rows[index, q] / pivot, torch.zeros_like(pivot))
@@ -146,5 +160,4 @@ class LOBSExact(LOBS):
             columns = inverses[index, :, q] * live[:, None]
             inverses.baddbmm_(columns[:, :, None], (columns / pivot[:, None])[:, None, :], alpha=-1)
             removed[index[live], q[live]] = True
-        removed[:, -1] = False
         return rows, removed

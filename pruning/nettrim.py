@@ -21,7 +21,13 @@ the already pruned network (``capture.capture_cascade``).
 Target sparsity (``NetTrim.prune``): bisection on log eps (warm-started ADMM) for the
 smallest eps whose solution has at most the target number of non-zeros, then exact
 top-k on that solution and a re-fit: ADMM on the same constraint with the support fixed
-and no l1 term (a feasibility problem), so the kept weights are not shrunk.
+and no l1 term (a feasibility problem), so the kept weights are not shrunk. With a fixed
+support (``prune(..., mask=M)``) every ADMM solve is restricted to ``M``.
+
+Convergence: every ADMM solve stops when its relative primal and dual residuals fall below
+``tol`` (for ADMM the objective of an infeasible iterate says nothing, so the residuals are
+the stopping rule; Boyd et al. 2011, section 3.3); ``max_iterations`` is a safety cap only,
+and ``info['converged']`` is False when any solve reached it.
 """
 from __future__ import annotations
 
@@ -31,8 +37,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import LayerPruner, PruneResult, count_to_prune, register
-from .layerdata import layer_problem, output_bias, soft_threshold, top_k_mask
+from .base import LayerPruner, Solution, count_to_prune, register
+from .layerdata import PATCH_ROWS, LayerProblem, keep_largest, soft_threshold
 
 _CHECK_EVERY = 10
 
@@ -45,6 +51,7 @@ class NetTrimResult:
     objective: float
     violation: float  # relative constraint violation of the returned (weight, bias)
     state: tuple
+    converged: bool
 
 
 def _project(values: torch.Tensor, target: torch.Tensor, active: torch.Tensor | None,
@@ -106,7 +113,7 @@ def nettrim_admm(inputs: torch.Tensor, target: torch.Tensor, eps: float, relu: b
     keep = torch.ones_like(u, dtype=torch.bool)
     if support is not None:
         keep[:, :-1] = support
-    iteration = 0
+    iteration, converged = 0, False
     for iteration in range(1, max_iterations + 1):
         rhs = (x.T @ (a - p)) / n + c * (b - q).T
         u = torch.cholesky_solve(rhs, factor).T
@@ -125,11 +132,12 @@ def nettrim_admm(inputs: torch.Tensor, target: torch.Tensor, eps: float, relu: b
         dual = float((b - b_old).norm()) * c
         scale = max(float(b.norm()), float(target.norm()) / math.sqrt(n), 1e-12)
         if primal <= tol * scale and dual <= tol * scale:
+            converged = True
             break
     weight, bias = b[:, :-1], b[:, -1]
     return NetTrimResult(weight, bias, iteration, float(weight.abs().sum()),
                          constraint_violation(inputs, target, weight, bias, eps, relu),
-                         (u, a, p, b, q))
+                         (u, a, p, b, q), converged)
 
 
 @register("nettrim")
@@ -137,53 +145,62 @@ class NetTrim(LayerPruner):
     """Net-Trim with a target sparsity: eps bisection, exact top-k, support re-fit.
 
     Options: ``eps`` fixes the relative eps (no search); ``eps_range`` the search bracket;
-    ``search_steps`` bisection steps; ``rho``, ``c`` ADMM penalties (``rho=None``: set so that
-    the soft-threshold ``1/(rho c)`` is twice the mean weight magnitude); ``max_iterations``
-    and ``tol`` per ADMM solve; ``refit_iterations`` ADMM steps of the re-fit.
+    ``search_steps`` bisection steps (the resolution of eps, not a solver budget); ``rho``,
+    ``c`` ADMM penalties (``rho=None``: set so that the soft-threshold ``1/(rho c)`` is twice
+    the mean weight magnitude); ``tol`` the residual tolerance of every ADMM solve;
+    ``max_iterations`` its safety cap.
     """
 
     def __init__(self, eps: float | None = None, eps_range: tuple[float, float] = (1e-3, 1.0),
-                 search_steps: int = 8, rho: float | None = None, c: float = 1.0, max_iterations: int = 200,
-                 tol: float = 1e-4, refit_iterations: int = 100) -> None:
+                 search_steps: int = 8, rho: float | None = None, c: float = 1.0,
+                 max_iterations: int = 20000, tol: float = 1e-4, patch_rows: int | None = PATCH_ROWS,
+                 seed: int = 0) -> None:
+        super().__init__(patch_rows, seed)
         self.eps, self.eps_range, self.search_steps = eps, eps_range, search_steps
         self.rho, self.c, self.max_iterations, self.tol = rho, c, max_iterations, tol
-        self.refit_iterations = refit_iterations
 
-    def _prune(self, layer: nn.Module, inputs, outputs, sparsity, relu) -> PruneResult:
-        problem = layer_problem(layer, inputs, outputs, relu)
-        x, y = problem.inputs, problem.target
-        keep = problem.weight.numel() - count_to_prune(problem.weight.numel(), sparsity)
+    def _solve(self, problem: LayerProblem, sparsity: float, fixed: torch.Tensor | None) -> Solution:
+        x, y, relu = problem.inputs, problem.target, problem.relu
+        numel = problem.weight.numel()
+        keep = numel - count_to_prune(numel, sparsity) if fixed is None else int(fixed.sum())
         rho = self.rho or 0.5 / (self.c * max(float(problem.weight.abs().mean()), 1e-12))
-        options = dict(relu=relu, rho=rho, c=self.c, max_iterations=self.max_iterations, tol=self.tol)
-        gram = torch.cat([x, torch.ones_like(x[:, :1])], 1)
-        gram = gram.T @ gram / x.shape[0]
-        gram.diagonal().add_(self.c)
-        options["factor"] = torch.linalg.cholesky(gram.double()).to(x.dtype)
-        iterations, chosen = 0, None
-        if self.eps is not None:
-            chosen = nettrim_admm(x, y, self.eps, start=(problem.weight, problem.bias), **options)
-            eps, iterations = self.eps, chosen.iterations
-        else:
-            low, high = (math.log(e) for e in self.eps_range)
-            state = (problem.weight, problem.bias)
-            eps = math.exp(high)
-            for _ in range(self.search_steps):
-                trial = math.exp((low + high) / 2)
-                result = nettrim_admm(x, y, trial, start=state, **options)
-                iterations += result.iterations
-                state = result.state
-                if int(torch.count_nonzero(result.weight)) <= keep:
-                    high, chosen, eps = math.log(trial), result, trial
-                else:
-                    low = math.log(trial)
-            if chosen is None:
-                chosen = nettrim_admm(x, y, eps, start=state, **options)
-                iterations += chosen.iterations
-        mask = top_k_mask(chosen.weight, sparsity)
-        refit_options = dict(options, max_iterations=self.refit_iterations)
-        refit = nettrim_admm(x, y, eps, start=chosen.state, support=mask, penalise=False, **refit_options)
-        iterations += refit.iterations
+        options = dict(relu=relu, rho=rho, c=self.c, max_iterations=self.max_iterations, tol=self.tol,
+                       support=fixed, factor=self._factor(x))
+        solves: list[NetTrimResult] = []
+        chosen, eps = self._search(x, y, (problem.weight, problem.bias), keep, options, solves)
+        allowed = fixed if fixed is not None else torch.ones_like(chosen.weight, dtype=torch.bool)
+        mask = keep_largest(chosen.weight, keep, allowed)
+        refit = nettrim_admm(x, y, eps, start=chosen.state, penalise=False, **dict(options, support=mask))
+        solves.append(refit)
         weight = refit.weight * mask
-        info = {"iterations": iterations, "objective": float(weight.abs().sum()), "eps": eps, "rho": rho,
+        info = {"iterations": sum(s.iterations for s in solves), "objective": float(weight.abs().sum()),
+                "converged": all(s.converged for s in solves), "eps": eps, "rho": rho,
                 "violation": constraint_violation(x, y, weight, refit.bias, eps, relu)}
-        return PruneResult(weight.to(layer.weight.dtype), output_bias(layer, refit.bias), mask, info)
+        return Solution(weight, refit.bias, mask, info)
+
+    def _factor(self, x: torch.Tensor) -> torch.Tensor:
+        gram = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+        gram = (gram.T @ gram).double() / x.shape[0]
+        gram.diagonal().add_(self.c)
+        return torch.linalg.cholesky(gram).to(x.dtype)
+
+    def _search(self, x, y, start, keep: int, options: dict, solves: list):
+        """Bisection on log eps for the smallest eps with at most ``keep`` non-zeros."""
+        if self.eps is not None:
+            solves.append(nettrim_admm(x, y, self.eps, start=start, **options))
+            return solves[-1], self.eps
+        low, high = (math.log(e) for e in self.eps_range)
+        state, chosen, eps = start, None, math.exp(high)
+        for _ in range(self.search_steps):
+            trial = math.exp((low + high) / 2)
+            result = nettrim_admm(x, y, trial, start=state, **options)
+            solves.append(result)
+            state = result.state
+            if int(torch.count_nonzero(result.weight)) <= keep:
+                high, chosen, eps = math.log(trial), result, trial
+            else:
+                low = math.log(trial)
+        if chosen is None:
+            chosen = nettrim_admm(x, y, eps, start=state, **options)
+            solves.append(chosen)
+        return chosen, eps

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import nn
 
-from .base import LayerPruner, PruneResult, check_sparsity, count_to_prune, register
+from .base import LayerPruner, Solution, check_sparsity, count_to_prune, register
+from .layerdata import LayerProblem
 
 
 def _mask_from_order(magnitudes: torch.Tensor, n_prune: int) -> torch.Tensor:
@@ -50,10 +50,8 @@ def threshold_residual(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
 class HardThreshold(LayerPruner):
     """Layer-wise hard thresholding through the common interface (needs no data)."""
 
-    supports = (nn.Linear, nn.Conv2d)
     needs_data = False
 
-    def _prune(self, layer, inputs, outputs, sparsity, relu) -> PruneResult:
-        mask = magnitude_mask(layer.weight, sparsity)
-        bias = None if layer.bias is None else layer.bias.detach().clone()
-        return PruneResult(layer.weight.detach() * mask, bias, mask, {"iterations": 0})
+    def _solve(self, problem: LayerProblem, sparsity: float, mask: torch.Tensor | None) -> Solution:
+        mask = magnitude_mask(problem.weight, sparsity) if mask is None else mask
+        return Solution(problem.weight * mask, problem.bias, mask, {"iterations": 0})

@@ -12,8 +12,8 @@ import torch
 
 from analysis.data import Dataset, load_dataset, read_idx, split_train_val, write_idx
 from analysis.data.cifar import read_cifar10, read_cifar_batch
-from analysis.data.download import download, md5sum
-from analysis.data.sources import IDX_FILES, IdxSource, load_idx_dataset
+from analysis.data.download import download, md5sum, new_file_mode
+from analysis.data.sources import IDX_FILES, IdxSource, locate_files, read_files
 from analysis.errors import WorkbenchError
 
 
@@ -46,18 +46,24 @@ def test_idx_bad_magic_and_corrupt_gzip(tmp_path):
         read_idx(tmp_path / "cut.idx.gz")
 
 
-def _fake_idx_folder(folder: Path, n_train=12, n_test=5):
-    rng = np.random.default_rng(1)
+def write_fake_idx_folder(folder: Path, n_train=12, n_test=5, seed=1):
+    """The four IDX files of a small MNIST-like dataset; every class 0..9 occurs in training."""
+    rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = [rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), rng.integers(0, 10, n_train, dtype=np.uint8),
+    arrays = [rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+              rng.permutation(np.arange(n_train) % 10).astype(np.uint8),
               rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), rng.integers(0, 10, n_test, dtype=np.uint8)]
     for stem, array in zip(IDX_FILES, arrays):
         write_idx(folder / f"{stem}.gz", array)
     return arrays
 
 
+def load_idx_dataset(source, data_dir, allow_download):
+    return read_files(source, locate_files(source, data_dir, allow_download))
+
+
 def test_idx_dataset_counts_are_validated(tmp_path):
-    arrays = _fake_idx_folder(tmp_path / "toy")
+    arrays = write_fake_idx_folder(tmp_path / "toy")
     source = IdxSource("toy", (), {}, expected_counts=(12, 5))
     x_train, y_train, x_test, _ = load_idx_dataset(source, tmp_path, allow_download=False)
     assert x_train.shape == (12, 1, 28, 28) and x_test.shape == (5, 1, 28, 28)
@@ -79,16 +85,17 @@ def test_unknown_dataset():
         load_dataset("imagenet")
 
 
-def _cifar_batch(path: Path, n: int, seed: int):
+def write_cifar_batch(path: Path, n: int, seed: int):
+    """A CIFAR-10 batch of ``n`` random images; labels cycle through 0..9 across batches of seeds 0, 1, ..."""
     rng = np.random.default_rng(seed)
-    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, n))}
+    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": [(n * seed + i) % 10 for i in range(n)]}
     path.write_bytes(pickle.dumps(batch))
     return batch
 
 
 def test_cifar_batches(tmp_path):
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    batches = [_cifar_batch(tmp_path / name, 4, i) for i, name in enumerate(names)]
+    batches = [write_cifar_batch(tmp_path / name, 4, i) for i, name in enumerate(names)]
     x_train, y_train, x_test, y_test = read_cifar10(tmp_path, expected_per_batch=4)
     assert x_train.shape == (20, 3, 32, 32) and x_test.shape == (4, 3, 32, 32)
     np.testing.assert_array_equal(x_train[0].reshape(-1), batches[0][b"data"][0])
@@ -105,7 +112,7 @@ def test_cifar_corrupt_and_hostile_batches(tmp_path):
     with pytest.raises(WorkbenchError, match="not allowed"):
         read_cifar_batch(tmp_path / "evil")
     (tmp_path / "shape").write_bytes(pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}))
-    with pytest.raises(WorkbenchError, match="expected data of shape"):
+    with pytest.raises(WorkbenchError, match="expected uint8 data of shape"):
         read_cifar_batch(tmp_path / "shape")
 
 
@@ -137,25 +144,29 @@ def test_download_verifies_checksum_and_leaves_nothing_on_mismatch(http_root, tm
 
 def test_dataset_download_from_a_mirror(http_root, tmp_path, monkeypatch):
     root, url = http_root
-    _fake_idx_folder(root, n_train=60_000 // 1000, n_test=10)
+    write_fake_idx_folder(root, n_train=60_000 // 1000, n_test=10)
     checksums = {stem: md5sum(root / f"{stem}.gz") for stem in IDX_FILES}
     monkeypatch.setenv("HARDTHRESH_MIRROR", url)
     source = IdxSource("toy", ("http://unused.invalid/",), checksums, expected_counts=(60, 10))
     x_train, *_ = load_idx_dataset(source, tmp_path / "data", allow_download=True)
     assert x_train.shape == (60, 1, 28, 28)
     assert sorted(p.name for p in (tmp_path / "data" / "toy").iterdir()) == sorted(f"{s}.gz" for s in IDX_FILES)
+    assert all(p.stat().st_mode & 0o777 == new_file_mode() for p in (tmp_path / "data" / "toy").iterdir())
 
 
 def test_split_is_seeded_and_disjoint():
-    dataset = Dataset("toy", torch.arange(100.0)[:, None], torch.arange(100) % 10, torch.zeros(5, 1), torch.zeros(5))
+    dataset = Dataset("toy", torch.arange(100.0)[:, None], torch.arange(100) % 10, torch.zeros(5, 1), torch.zeros(5),
+                      num_classes=10, digest="toy")
     a, b = split_train_val(dataset, 20, seed=3), split_train_val(dataset, 20, seed=3)
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_val, b.x_val)
     assert set(a.x_train[:, 0].tolist()).isdisjoint(a.x_val[:, 0].tolist())
     assert len(a.x_train) == 80 and len(split_train_val(dataset, 20, seed=3, train_size=30).x_train) == 30
+    assert split_train_val(dataset, 20, seed=3, train_size=3).num_classes == 10
     assert not torch.equal(split_train_val(dataset, 20, seed=4).x_val, a.x_val)
 
 
 def test_digits_dataset_is_available_offline():
     digits = load_dataset("digits")
     assert digits.input_shape == (1, 8, 8) and digits.num_classes == 10
+    assert set(digits.y_train.tolist()) == set(range(10))
     assert 0.0 <= digits.x_train.min() and digits.x_train.max() <= 1.0

@@ -1,10 +1,13 @@
 """The principal-component bounded kNN search: its bounds hold and its result is the brute-force one."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from analysis.dimension import knn
-from analysis.dimension.bounded import BoundedSearch, Layout, bound_coordinates, use_bounded_search
+from analysis.dimension.knn.bounded import BoundedSearch, Layout, bound_coordinates
+from analysis.dimension.knn.search import BOUNDED_FROM_POINTS, use_bounded_search
 
 SMALL = Layout(coarse_dimensions=4, fine_dimensions=12, cluster_size=64, query_block=8,
                upper_blocks=4, tile_rows=128, kmeans_iterations=2)
@@ -60,9 +63,11 @@ def test_one_core_and_several_cores_agree():
         alone = BoundedSearch(x, 5, SMALL).run()
         torch.set_num_threads(2)
         spread = BoundedSearch(x, 5, SMALL).run()
+        in_turn = BoundedSearch(x, 5, replace(SMALL, spread_over_cores=False)).run()
     finally:
         torch.set_num_threads(threads)
-    assert torch.equal(alone[0], spread[0]) and torch.equal(alone[1], spread[1])
+    for other in (spread, in_turn):
+        assert torch.equal(alone[0], other[0]) and torch.equal(alone[1], other[1])
 
 
 def test_bound_coordinates_never_exceed_the_distance():
@@ -76,10 +81,16 @@ def test_bound_coordinates_never_exceed_the_distance():
         assert torch.allclose(y.norm(dim=1), x.norm(dim=1))
 
 
+def test_the_switch_depends_on_size_and_device():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    n, dim, k = BOUNDED_FROM_POINTS, 520, 5
+    assert use_bounded_search(n, dim, k, cpu)
+    assert not use_bounded_search(n - 1, dim, k, cpu) and not use_bounded_search(n, 512, k, cpu)
+    assert not use_bounded_search(10 * n, dim, k, cuda)  # brute force in large tiles on a GPU
+
+
 def test_knn_uses_the_bounded_search_for_large_inputs():
-    n, dim, k = 8192, 520, 5
-    assert use_bounded_search(n, dim, k)
-    assert not use_bounded_search(n - 1, dim, k) and not use_bounded_search(n, 512, k)
+    n, dim, k = BOUNDED_FROM_POINTS, 520, 5
     x = manifold(n, dim, 12, 5)
     distances, indices = knn(x, k, device="cpu")
     xt = torch.from_numpy(x)

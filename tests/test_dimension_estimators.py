@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import skdim
 
-from analysis.dimension import (DimensionError, available_estimators, estimate_by_class,
-                                estimate_dimension, remove_duplicates)
+from analysis.dimension import (DimensionError, available_estimators, check_estimation,
+                                estimate_by_class, estimate_dimension, estimates_table,
+                                registered_estimators, remove_duplicates)
 
 
 def flat_subspace(n: int, k: int, ambient: int, seed: int = 0) -> np.ndarray:
@@ -135,6 +136,8 @@ def test_registry_lists_every_method():
     (np.random.default_rng(0).random(50), "mle", {}, "2-D"),
     (np.random.default_rng(0).random((50, 3)), "mle", {"n_bootstrap": -1}, "n_bootstrap"),
     (np.random.default_rng(0).random((50, 3)), "mle", {"confidence": 1.5}, "confidence"),
+    (np.random.default_rng(0).random((50, 3)), "mle", {"seed": -1}, "seed=-1"),
+    (np.random.default_rng(0).random((50, 3)), "mle", {"n_neighbors": "many"}, "n_neighbors"),
 ])
 def test_bad_input_is_a_clear_error(points, method, params, message):
     with pytest.raises(DimensionError, match=message):
@@ -146,3 +149,23 @@ def test_remove_duplicates_keeps_first_occurrences_in_order():
     unique, removed = remove_duplicates(x)
     assert removed == 2
     np.testing.assert_array_equal(unique, x[[0, 1, 4]])
+
+
+@pytest.mark.parametrize("rows", [21, 27, 33])
+def test_small_points_files_keep_their_bootstrap_or_fail_before_any_work(rows, monkeypatch):
+    x = flat_subspace(rows, 3, 8, seed=rows)
+    # per-point statistics are resampled: any size the estimate accepts is fine
+    for method in ("mle", "twonn"):
+        estimate = estimate_dimension(x, method, n_bootstrap=10)
+        assert estimate.ci_low <= estimate.value <= estimate.ci_high
+    # 'ess' is refitted on each resample, which holds too few distinct points for k = 20
+    searches = []
+    real_knn = registered_estimators.knn
+    monkeypatch.setattr(registered_estimators, "knn",
+                        lambda *args, **kwargs: searches.append(1) or real_knn(*args, **kwargs))
+    with pytest.raises(DimensionError, match="n_bootstrap=10 too many for 'ess' on .* pts.npy"):
+        check_estimation(x, ("mle", "ess"), n_bootstrap=10, data_name="points in pts.npy")
+    with pytest.raises(DimensionError, match="use n_bootstrap=0 or more points"):
+        estimates_table([("all", x)], ("mle", "ess"), n_bootstrap=10)
+    assert searches == []  # nothing ran before the refusal
+    assert math.isfinite(estimate_dimension(x, "ess").value)

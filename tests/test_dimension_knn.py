@@ -5,6 +5,7 @@ import torch
 from scipy.spatial.distance import cdist
 
 from analysis.dimension import DimensionError, knn
+from analysis.dimension.knn import resolve_device
 
 
 def reference_knn(x: np.ndarray, k: int):
@@ -77,3 +78,33 @@ def test_rows_float32_cannot_decide_are_ranked_in_float64(cluster_size):
     ref_distances, ref_indices = reference_knn(x, 3)
     np.testing.assert_array_equal(indices, ref_indices)
     np.testing.assert_allclose(distances, ref_distances, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("exponent", [-1000, -600, 600, 1000])
+def test_any_finite_scale_gives_the_same_neighbours(exponent):
+    # unscaled, squared differences of such points would underflow to 0 or overflow to inf
+    x = np.random.default_rng(4).random((200, 6))
+    distances, indices = knn(x, 4, device="cpu")
+    scaled_distances, scaled_indices = knn(np.ldexp(x, exponent), 4, device="cpu")
+    np.testing.assert_array_equal(scaled_indices, indices)
+    np.testing.assert_array_equal(scaled_distances, np.ldexp(distances, exponent))
+
+
+def test_both_searches_and_every_tile_size_agree():
+    x = np.random.default_rng(5).normal(size=(300, 12))
+    expected = knn(x, 6, device="cpu", search="brute")
+    for search, memory in [("brute", 1), ("brute", 4 * 3 * 300 * 37), ("bounded", None)]:
+        found = knn(x, 6, device="cpu", search=search, memory_bytes=memory)
+        np.testing.assert_array_equal(found[1], expected[1])
+        np.testing.assert_array_equal(found[0], expected[0])
+
+
+@pytest.mark.parametrize("device, search, message", [("cpu:junk", "auto", "device='cpu:junk' unknown"),
+                                                     ("cpu", "fastest", "search='fastest' unknown")])
+def test_bad_device_or_search(device, search, message):
+    with pytest.raises(DimensionError, match=message):
+        knn(np.random.default_rng(0).random((10, 3)), 2, device=device, search=search)
+
+
+def test_mps_runs_on_the_cpu():
+    assert resolve_device("mps") == torch.device("cpu")  # MPS has no float64

@@ -1,4 +1,4 @@
-"""The notebooks run top to bottom (on the smoke preset, in a temporary results folder)."""
+"""Every notebook runs top to bottom on the smoke preset, reading the cache of one smoke reproduce run."""
 import os
 from pathlib import Path
 
@@ -9,30 +9,33 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def execute(name: str, tmp_path: Path) -> nbformat.NotebookNode:
+def execute(name: str, folder: Path) -> nbformat.NotebookNode:
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    os.environ.update(HARDTHRESH_PRESET="smoke", HARDTHRESH_RESULTS=str(tmp_path / "results"),
-                      HARDTHRESH_FIGURES=str(tmp_path / "figures"))
+    settings = dict(HARDTHRESH_PRESET="smoke", HARDTHRESH_RESULTS=str(folder / "results"),
+                    HARDTHRESH_FIGURES=str(folder / "figures"))
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
     try:
         NotebookClient(notebook, timeout=900, kernel_name="python3",
                        resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     finally:
-        for key in ("HARDTHRESH_PRESET", "HARDTHRESH_RESULTS", "HARDTHRESH_FIGURES"):
-            os.environ.pop(key, None)
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
     return notebook
 
 
-def test_depth_notebook_runs(tmp_path):
-    notebook = execute("depth", tmp_path)
-    images = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if "image/png" in o.get("data", {})]
-    assert len(images) == 2
-    assert (tmp_path / "results" / "depth.parquet").is_file()
+def images(notebook) -> int:
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
+               for output in cell.get("outputs", []))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["methods", "bounds", "dimension"])
-def test_other_notebooks_run(tmp_path, name):
-    notebook = execute(name, tmp_path)
-    assert any("image/png" in o.get("data", {}) for c in notebook.cells if c.cell_type == "code"
-               for o in c.get("outputs", []))
+@pytest.mark.data
+@pytest.mark.parametrize("name", sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebook_runs_top_to_bottom(smoke_workspace, name, tmp_path):
+    folder, _, reproduce = smoke_workspace
+    assert reproduce.returncode == 0, reproduce.stderr
+    notebook = execute(name, folder)
+    assert images(notebook) >= 1
+    code = "".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    assert any(api in code for api in ("from pruning", "from theory", "from analysis.dimension")), \
+        f"{name} has no section that uses the library directly"

@@ -1,14 +1,20 @@
-"""Training determinism, the checkpoint cache, retraining with masks."""
+"""Training determinism, early stopping, the network cache and its provenance, retraining with masks."""
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 
+from analysis.data import write_idx
+from analysis.data.config import DataConfig
 from analysis.device import resolve_device
 from analysis.errors import WorkbenchError
-from analysis.models import build_model, prunable_layers, remaining_depth
+from analysis.models import build_model
+from analysis.networks import checkpoint_path, trained_network
 from analysis.retraining import RetrainConfig, retrain
-from analysis.store import config_hash
-from analysis.training import TrainConfig, evaluate, fit, train_or_load
-from pruning import magnitude_mask, make_permanent
+from analysis.training import TrainConfig, evaluate, fit
+from pruning import make_permanent, prune_network
+from pruning.layers import hidden_layers, prunable_layers, remaining_depth
 
 CPU = torch.device("cpu")
 
@@ -21,29 +27,68 @@ def test_same_config_and_seed_give_the_same_network(tiny_config, digits_split):
     assert metrics_a["test_accuracy"] == metrics_b["test_accuracy"] > 0.6
 
 
-def test_checkpoint_cache_hit_returns_the_stored_network(tiny_config, digits_split, tmp_path):
-    first = train_or_load(tiny_config, tmp_path, CPU, split=digits_split, progress=False)
-    [checkpoint] = list((tmp_path / "models").iterdir())
-    assert config_hash(tiny_config) in checkpoint.name
+def test_early_stopping_keeps_the_best_epoch(tiny_config, digits_split):
+    config = replace(tiny_config, epochs=60, patience=3, lr=1e-2)
+    model, metrics = fit(config, digits_split, CPU, progress=False)
+    assert metrics["epochs_trained"] < 60 and metrics["epochs_trained"] - metrics["best_epoch"] == 3
+    assert metrics["val_accuracy"] == evaluate(model, digits_split.x_val, digits_split.y_val)["accuracy"] > 0.85
+
+
+def test_cache_hit_returns_the_stored_network(tiny_config, runtime):
+    first = trained_network(tiny_config, runtime)
+    [checkpoint] = list((runtime.cache / "models").glob("*.pt"))
     stamp = checkpoint.stat().st_mtime_ns
-    second = train_or_load(tiny_config, tmp_path, CPU, split=digits_split, progress=False)
-    assert checkpoint.stat().st_mtime_ns == stamp and len(list((tmp_path / "models").iterdir())) == 1
+    from analysis import networks
+
+    networks._LAST.clear()  # drop the in-memory copy, so the second call reads the checkpoint
+    second = trained_network(tiny_config, runtime)
+    assert checkpoint.stat().st_mtime_ns == stamp and len(list((runtime.cache / "models").glob("*.pt"))) == 1
     for pa, pb in zip(first.model.parameters(), second.model.parameters()):
         assert torch.equal(pa, pb)
     assert second.metrics == first.metrics
 
 
-def test_corrupt_cache_entry_is_reported(tiny_config, digits_split, tmp_path):
-    train_or_load(tiny_config, tmp_path, CPU, split=digits_split, progress=False)
-    [checkpoint] = list((tmp_path / "models").iterdir())
+def test_corrupt_cache_entry_is_reported(tiny_config, runtime):
+    from analysis import networks
+
+    trained_network(tiny_config, runtime)
+    networks._LAST.clear()
+    [checkpoint] = list((runtime.cache / "models").glob("*.pt"))
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     with pytest.raises(WorkbenchError, match="unreadable cache entry"):
-        train_or_load(tiny_config, tmp_path, CPU, split=digits_split, progress=False)
+        trained_network(tiny_config, runtime)
 
 
-def test_config_hash_tracks_every_field(tiny_config):
-    assert config_hash(tiny_config) == config_hash(TrainConfig(**tiny_config.__dict__))
-    assert config_hash(tiny_config) != config_hash(TrainConfig(**{**tiny_config.__dict__, "lr": 2e-3}))
+def _idx_folder(folder, flip: bool):
+    """An MNIST-format dataset of the official sizes (mostly blank images, so it compresses);
+    ``flip`` changes the images, not their sizes or labels."""
+    labels = np.arange(70_000) % 10
+    images = np.zeros((70_000, 28, 28), dtype=np.uint8)
+    for digit in range(10):
+        images[labels == digit, 2 * digit:2 * digit + 6, 4:10] = 200
+    if flip:
+        images = images[:, :, ::-1].copy()
+    folder.mkdir(parents=True)
+    for stem, array in (("train-images-idx3-ubyte", images[:60_000]), ("train-labels-idx1-ubyte", labels[:60_000]),
+                        ("t10k-images-idx3-ubyte", images[60_000:]), ("t10k-labels-idx1-ubyte", labels[60_000:])):
+        write_idx(folder / f"{stem}.gz", array.astype(np.uint8))
+
+
+def test_checkpoint_key_follows_the_data_content(tmp_path, runtime):
+    """Same options, other images: the network trained on folder A is never reused for folder B."""
+    _idx_folder(tmp_path / "a" / "mnist", flip=False)
+    _idx_folder(tmp_path / "b" / "mnist", flip=True)
+    config = TrainConfig(data=DataConfig("mnist", train_size=300, val_size=50), hidden=(16,), epochs=1, batch_size=50)
+    on_a = replace(runtime, data_dir=tmp_path / "a", download=False)
+    on_b = replace(runtime, data_dir=tmp_path / "b", download=False)
+    assert checkpoint_path(config, on_a) != checkpoint_path(config, on_b)
+    assert checkpoint_path(config, on_a) == checkpoint_path(config, replace(on_a, device="auto"))
+    trained_network(config, on_a)
+    trained_network(config, on_b)
+    assert len(list((runtime.cache / "models").glob("*.pt"))) == 2
+    other = replace(config, data=replace(config.data, train_size=100))
+    assert trained_network(config, on_a).metrics != trained_network(config, on_b).metrics
+    assert checkpoint_path(other, on_a) != checkpoint_path(config, on_a)
 
 
 def test_bad_training_options():
@@ -51,34 +96,36 @@ def test_bad_training_options():
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(WorkbenchError, match="epochs must be positive"):
         TrainConfig(epochs=0)
+    with pytest.raises(WorkbenchError, match="patience must be"):
+        TrainConfig(patience=0)
+    with pytest.raises(WorkbenchError, match="unknown dataset 'imagenet'"):
+        DataConfig("imagenet")
 
 
 def test_masks_stay_zero_through_retraining_and_accuracy_recovers(tiny_config, digits_split):
     model, metrics = fit(tiny_config, digits_split, CPU, progress=False)
-    layers = [m for _, m in prunable_layers(model)[:-1]]
-    masks = {m: magnitude_mask(m.weight, 0.7) for m in layers}
-    with torch.no_grad():
-        for m, mask in masks.items():
-            m.weight.mul_(mask)
-    pruned_accuracy = evaluate(model, digits_split.x_test, digits_split.y_test)["accuracy"]
-    result = retrain(model, masks, tiny_config, digits_split, metrics["test_accuracy"],
+    names = [name for name, _ in hidden_layers(model)]
+    pruned = prune_network(model, names, "threshold", 0.7)
+    pruned_accuracy = evaluate(pruned.model, digits_split.x_test, digits_split.y_test)["accuracy"]
+    result = retrain(pruned.model, tiny_config, digits_split, metrics["test_accuracy"],
                      RetrainConfig(max_epochs=10, tolerance=0.03, eval_every=5))
-    for m, mask in masks.items():
-        assert torch.all(m.weight[~mask] == 0)
+    modules = dict(pruned.model.named_modules())
+    for name, mask in pruned.masks.items():
+        assert torch.all(modules[name].weight[~mask] == 0)
     assert result.final_accuracy > pruned_accuracy and result.reached
     assert result.history[0]["accuracy"] == pytest.approx(pruned_accuracy)
-    make_permanent(model)
-    for m, mask in masks.items():
-        assert not hasattr(m, "weight_mask") and torch.all(m.weight[~mask] == 0)
+    make_permanent(pruned.model)
+    for name, mask in pruned.masks.items():
+        assert not hasattr(modules[name], "weight_mask") and torch.all(modules[name].weight[~mask] == 0)
 
 
 def test_retraining_for_fixed_epochs(tiny_config, digits_split):
     model, _ = fit(tiny_config, digits_split, CPU, progress=False)
-    layer = prunable_layers(model)[0][1]
-    mask = magnitude_mask(layer.weight, 0.5)
-    result = retrain(model, {layer: mask}, tiny_config, digits_split, 1.0,
+    pruned = prune_network(model, [prunable_layers(model)[0][0]], "threshold", 0.5)
+    result = retrain(pruned.model, tiny_config, digits_split, 1.0,
                      RetrainConfig(max_epochs=1, tolerance=None, eval_every=1000))
     assert result.steps == -(-len(digits_split.x_train) // tiny_config.batch_size) and not result.reached
+    assert [point["step"] for point in result.history] == [0, result.steps]
 
 
 def test_models_expose_prunable_layers_in_order():
@@ -95,5 +142,6 @@ def test_models_expose_prunable_layers_in_order():
 def test_device_choice():
     assert resolve_device("cpu") == CPU
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(WorkbenchError, match="unknown device 'tpu'"):
-        resolve_device("tpu")
+    for bad in ("tpu", "cpu:junk", "auto:1"):
+        with pytest.raises(WorkbenchError, match="unknown device"):
+            resolve_device(bad)

@@ -1,6 +1,6 @@
 """Lipschitz constants (l2 -> l2) of the modules of a flat Sequential and of its tails.
 
-* Linear / Conv2d: the operator norm (``norms.layer_operator_norm``).
+* Linear / Conv2d: a certified upper bound on the operator norm (``norms.layer_operator_norm``).
 * ReLU, Flatten, Dropout (eval), Identity: 1.
 * MaxPool2d: ``sqrt(c)`` with ``c`` the largest number of pooling windows that contain
   one input pixel (1 for non-overlapping pooling).
@@ -64,8 +64,7 @@ def maxpool_lipschitz(pool: nn.MaxPool2d, input_shape: Sequence[int]) -> float:
 
 
 def module_lipschitz_constants(model: nn.Sequential, input_shape: Sequence[int],
-                               weights: Mapping[int, torch.Tensor] | None = None,
-                               **power_options) -> list[float]:
+                               weights: Mapping[int, torch.Tensor] | None = None) -> list[float]:
     """One Lipschitz constant per module of ``model`` for per-sample inputs of ``input_shape``.
 
     ``weights`` maps a prunable layer index to a replacement weight (e.g. pruned).
@@ -76,8 +75,7 @@ def module_lipschitz_constants(model: nn.Sequential, input_shape: Sequence[int],
     constants = []
     for position, module in enumerate(modules):
         if isinstance(module, PRUNABLE):
-            constants.append(layer_operator_norm(module, shapes[position], by_position.get(position),
-                                                 **power_options))
+            constants.append(layer_operator_norm(module, shapes[position], by_position.get(position)))
         elif isinstance(module, nn.MaxPool2d):
             constants.append(maxpool_lipschitz(module, shapes[position]))
         else:

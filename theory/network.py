@@ -12,20 +12,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pruning.layers import PRUNABLE_TYPES as PRUNABLE
+
 from .errors import TheoryError
 
-PRUNABLE = (nn.Linear, nn.Conv2d)
 SUPPORTED = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Dropout, nn.Identity)
 
 
 def check_network(model: nn.Module) -> list[nn.Module]:
-    """The modules of ``model`` in order, after checking every one is supported."""
+    """The modules of ``model`` in order, after checking every one is supported.
+
+    Also rejects a Linear that would receive a 4-D activation (a Conv2d or MaxPool2d before it
+    with no Flatten in between) and NaN or infinite parameters, naming the module.
+    """
     if not isinstance(model, nn.Sequential):
         raise TheoryError(f"model must be a flat nn.Sequential, got {type(model).__name__}")
     modules = list(model)
     allowed = ", ".join(t.__name__ for t in SUPPORTED)
+    spatial = False  # whether the activation reaching this module is (N, C, H, W)
     for position, module in enumerate(modules):
         where = f"module {position} ({type(module).__name__})"
+        for name, parameter in module.named_parameters():
+            if not torch.isfinite(parameter).all():
+                raise TheoryError(f"{where}: {name} contains NaN or infinite values")
+        if isinstance(module, nn.Linear) and spatial:
+            raise TheoryError(f"{where}: Linear applied to a 4-D (N, C, H, W) activation; put a Flatten "
+                              f"before it")
+        spatial = isinstance(module, (nn.Conv2d, nn.MaxPool2d)) or (spatial and not isinstance(module, nn.Flatten))
         if not isinstance(module, SUPPORTED):
             raise TheoryError(f"{where}: unsupported layer type; allowed: {allowed}")
         if isinstance(module, nn.Conv2d) and module.padding_mode != "zeros":
@@ -47,7 +60,7 @@ def prunable_positions(modules: Sequence[nn.Module]) -> list[int]:
 def layer_position(modules: Sequence[nn.Module], layer_index: int) -> int:
     """Position in the Sequential of prunable layer ``layer_index``."""
     positions = prunable_positions(modules)
-    if not isinstance(layer_index, int) or not 0 <= layer_index < len(positions):
+    if isinstance(layer_index, bool) or not isinstance(layer_index, int) or not 0 <= layer_index < len(positions):
         raise TheoryError(f"layer_index must be an int in [0, {len(positions) - 1}], got {layer_index!r}")
     return positions[layer_index]
 
@@ -115,6 +128,9 @@ def forward_all(modules: Sequence[nn.Module], inputs: torch.Tensor,
     acts = [inputs]
     with torch.no_grad():
         for position, module in enumerate(modules):
+            if isinstance(module, nn.Linear) and acts[-1].ndim != 2:
+                raise TheoryError(f"module {position} (Linear) receives a {acts[-1].ndim}-D activation of shape "
+                                  f"{tuple(acts[-1].shape)}; expected (N, {module.in_features})")
             try:
                 acts.append(apply_module(module, acts[-1], weights.get(position)))
             except RuntimeError as error:

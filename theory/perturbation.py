@@ -4,30 +4,34 @@ Pruning layer l replaces ``W_l`` by ``W~_l``; with residual ``R_l = W_l - W~_l``
 pre-activation changes by exactly ``-R_l h_{l-1}(x)`` (GUIDE section 2). From loosest to
 tightest, for one pruned layer:
 
-* 'global':     ``||R||_2 max_x ||h_{l-1}(x)|| prod_{j>l} L_j``
+* 'batch_max':  ``||R||_2 max_x ||h_{l-1}(x)|| prod_{j>l} L_j``, the max over the BATCH passed in
+  (a bound for every input whose ``||h_{l-1}||`` is at most the batch's largest; not a bound
+  over the input domain)
 * 'per_sample': ``||R h_{l-1}(x)|| prod_{j>l} L_j``
 * 'crown':      the l2 ball of radius ``||R h_{l-1}(x)||`` around the actual pre-activation
   pushed through the rest of the network (``tight_bound``): ball-box arithmetic, CROWN
   output intervals [L, U] giving ``||max(U - f, f - L)||_2``, and an interval-Jacobian local
   Lipschitz bound; the smallest of these (and of 'per_sample').
 
-``L_j`` are the module Lipschitz constants (operator norms of the later Linear/Conv2d
-layers, 1 for relu, sqrt(c) for max-pooling). 'jacobian_estimate' is the first-order
+``L_j`` are the module Lipschitz constants (certified upper bounds on the operator norms of
+the later Linear/Conv2d layers, 1 for relu, sqrt(c) for max-pooling). 'jacobian_estimate' is the first-order
 ESTIMATE ``||J(x) R h_{l-1}(x)||``, not a bound.
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.func import jvp
 
+from .errors import TheoryError
 from .jacobian_interval import interval_jacobian_norm
 from .lipschitz import module_lipschitz_constants
 from .norms import layer_operator_norm
 from .network import (apply_module, check_inputs, check_network, forward_all, layer_position,
-                      pruned_by_position, run_from)
+                      module_input_shapes, pruned_by_position, run_from)
 from .propagation import DEFAULT_CROWN_FLOPS_PER_SAMPLE, propagate
 
 
@@ -68,7 +72,7 @@ def recursive_bound(modules: Sequence[nn.Module], actual: Sequence[torch.Tensor]
     (pruned or not: ``lipschitz`` must hold the norms of the pruned weights) and ``e`` the
     norm of ``R h(x)`` if the layer is pruned (0 otherwise); elsewhere ``D <- L D``. This uses
     ``W~ h~ - W h = W~ (h~ - h) - R h`` (biases cancel). Per sample, ``e = ||R h(x)||``;
-    globally (``residual_norms`` given), ``e = ||R||_2 max_x ||h(x)||``, the bias-aware form of
+    over the batch (``residual_norms`` given), ``e = ||R||_2 max_x ||h(x)||``, the bias-aware form of
     the recursion in the proof of Neyshabur et al. 2018 (arXiv 1707.09564), Lemma 2.
     """
     batch = actual[0].shape[0]
@@ -93,11 +97,16 @@ def neyshabur_lemma2_bound(weight_norms: Sequence[float], perturbation_norms: Se
     """
     depth = len(weight_norms)
     if depth == 0 or len(perturbation_norms) != depth:
-        raise ValueError(f"weight_norms and perturbation_norms must have the same length >= 1, got "
-                         f"{len(weight_norms)} and {len(perturbation_norms)}")
+        raise TheoryError(f"weight_norms and perturbation_norms must have the same length >= 1, got "
+                          f"{len(weight_norms)} and {len(perturbation_norms)}")
+    if not (math.isfinite(input_norm) and input_norm >= 0):
+        raise TheoryError(f"input_norm must be finite and >= 0, got {input_norm!r}")
     for i, (w, u) in enumerate(zip(weight_norms, perturbation_norms)):
-        if not 0 < w or u > w / depth:
-            raise ValueError(f"layer {i}: Lemma 2 needs ||U|| <= ||W|| / d = {w / depth:.4g}, got ||U|| = {u:.4g}")
+        if not (math.isfinite(w) and w > 0 and math.isfinite(u) and u >= 0):
+            raise TheoryError(f"layer {i}: weight norm must be finite > 0 and perturbation norm finite >= 0, "
+                              f"got {w!r} and {u!r}")
+        if u > w / depth:
+            raise TheoryError(f"layer {i}: Lemma 2 needs ||U|| <= ||W|| / d = {w / depth:.4g}, got ||U|| = {u:.4g}")
     product = torch.tensor(weight_norms, dtype=torch.float64).prod().item()
     ratio_sum = sum(u / w for w, u in zip(weight_norms, perturbation_norms))
     return float(torch.e * input_norm * product * ratio_sum)
@@ -129,11 +138,38 @@ def _jacobian_estimate(modules: Sequence[nn.Module], actual: Sequence[torch.Tens
     return change.flatten(1).norm(dim=1)
 
 
-def _lipschitz_with(model: nn.Sequential, inputs: torch.Tensor, pruned: Mapping[int, torch.Tensor],
-                    lipschitz: Sequence[float] | None) -> list[float]:
-    if lipschitz is not None:
-        return list(lipschitz)
-    return module_lipschitz_constants(model, tuple(inputs.shape[1:]), pruned)
+def checked_lipschitz(lipschitz: Sequence[float], modules: Sequence[nn.Module]) -> list[float]:
+    """``lipschitz`` as a list after checking it has one finite constant > 0 per module."""
+    constants = list(lipschitz)
+    if len(constants) != len(modules):
+        raise TheoryError(f"lipschitz must hold one constant per module ({len(modules)}), got {len(constants)}")
+    for position, value in enumerate(constants):
+        try:
+            constants[position] = float(value)
+        except (TypeError, ValueError):
+            constants[position] = math.nan
+        if not (math.isfinite(constants[position]) and constants[position] > 0):
+            raise TheoryError(f"lipschitz[{position}] ({type(modules[position]).__name__}) must be a finite "
+                              f"number > 0, got {value!r}")
+    return constants
+
+
+def lipschitz_with_pruned(model: nn.Sequential, modules: Sequence[nn.Module], input_shape: Sequence[int],
+                          weights: Mapping[int, torch.Tensor],
+                          lipschitz: Sequence[float] | None = None) -> list[float]:
+    """Module Lipschitz constants with the certified norms of the weights in use at the pruned positions.
+
+    ``lipschitz`` (the unpruned network's, from ``module_lipschitz_constants``) skips recomputing
+    the other modules; the pruned positions (``weights``: position -> weight) are always recomputed.
+    """
+    if lipschitz is None:
+        constants = module_lipschitz_constants(model, input_shape)
+    else:
+        constants = checked_lipschitz(lipschitz, modules)
+    shapes = module_input_shapes(modules, input_shape)
+    for position, weight in weights.items():
+        constants[position] = layer_operator_norm(modules[position], shapes[position], weight)
+    return constants
 
 
 def tight_bound(modules: Sequence[nn.Module], first: int, actual: Sequence[torch.Tensor], radius: torch.Tensor,
@@ -162,21 +198,22 @@ def layer_bounds(model: nn.Sequential, layer_index: int, pruned_weight: torch.Te
                  crown_flops_per_sample: float = DEFAULT_CROWN_FLOPS_PER_SAMPLE) -> dict[str, torch.Tensor]:
     """All per-sample bounds for pruning ONE layer, plus the estimate and the measured change.
 
-    Returns tensors of shape (N,) under 'global' >= 'per_sample' >= 'crown' >= 'measured' and
-    'jacobian_estimate' (an estimate). ``lipschitz`` (from ``module_lipschitz_constants``)
-    may be passed to skip the power iterations; the pruned layer's own entry is not used.
-    Inputs in float64 give bounds free of float32 rounding.
+    Returns tensors of shape (N,) under 'batch_max' >= 'per_sample' >= 'crown' >= 'measured' and
+    'jacobian_estimate' (an estimate). ``lipschitz`` (from ``module_lipschitz_constants``, one
+    finite constant > 0 per module) may be passed to skip recomputing the norms; the pruned
+    layer's own entry is not used. Inputs in float64 give bounds free of float32 rounding.
     """
     modules, inputs, weights, actual = _setup(model, {layer_index: pruned_weight}, inputs)
     position = layer_position(modules, layer_index)
-    constants = _lipschitz_with(model, inputs, {}, lipschitz)
+    constants = (module_lipschitz_constants(model, tuple(inputs.shape[1:])) if lipschitz is None
+                 else checked_lipschitz(lipschitz, modules))
     residual = modules[position].weight.detach() - weights[position]
     residual_norm = layer_operator_norm(modules[position], tuple(actual[position].shape[1:]), residual)
     per_sample = recursive_bound(modules, actual, weights, constants)
-    global_bound = recursive_bound(modules, actual, weights, constants, {position: residual_norm})
+    batch_max = recursive_bound(modules, actual, weights, constants, {position: residual_norm})
     radius = _residual_output(modules[position], weights[position], actual[position]).flatten(1).norm(dim=1)
     crown = tight_bound(modules, position + 1, actual, radius, constants, crown_flops_per_sample)
-    return {"global": global_bound, "per_sample": per_sample, "crown": torch.minimum(crown, per_sample),
+    return {"batch_max": batch_max, "per_sample": per_sample, "crown": torch.minimum(crown, per_sample),
             "jacobian_estimate": _jacobian_estimate(modules, actual, weights),
             "measured": _measured(modules, actual, weights)}
 
@@ -185,16 +222,16 @@ def multi_layer_bounds(model: nn.Sequential, pruned: Mapping[int, torch.Tensor],
                        *, lipschitz: Sequence[float] | None = None) -> dict[str, torch.Tensor]:
     """Bounds for several layers pruned at once (``pruned``: layer index -> new weight).
 
-    'global' and 'per_sample' follow ``recursive_bound`` (Neyshabur et al. 2018, Lemma 2's
-    recursion, with the norms of the pruned weights for later pruned layers); ``lipschitz``,
-    if given, must already hold the pruned weights' norms. Also 'jacobian_estimate' and
-    'measured'.
+    'batch_max' and 'per_sample' follow ``recursive_bound`` (Neyshabur et al. 2018, Lemma 2's
+    recursion) with the certified norms of the PRUNED weights at the pruned layers, which this
+    function always computes itself; ``lipschitz`` (the unpruned network's constants, one per
+    module) only saves recomputing the other modules. Also 'jacobian_estimate' and 'measured'.
     """
     modules, inputs, weights, actual = _setup(model, pruned, inputs)
-    constants = _lipschitz_with(model, inputs, pruned, lipschitz)
+    constants = lipschitz_with_pruned(model, modules, tuple(inputs.shape[1:]), weights, lipschitz)
     residual_norms = {p: layer_operator_norm(modules[p], tuple(actual[p].shape[1:]),
                                              modules[p].weight.detach() - w) for p, w in weights.items()}
-    return {"global": recursive_bound(modules, actual, weights, constants, residual_norms),
+    return {"batch_max": recursive_bound(modules, actual, weights, constants, residual_norms),
             "per_sample": recursive_bound(modules, actual, weights, constants),
             "jacobian_estimate": _jacobian_estimate(modules, actual, weights),
             "measured": _measured(modules, actual, weights)}

@@ -1,6 +1,7 @@
 """Checksummed downloads written atomically (temporary name, then rename)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -9,6 +10,14 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import WorkbenchError
+
+
+@functools.cache
+def new_file_mode() -> int:
+    """0o666 less the process umask, the mode ``open`` gives; ``mkstemp``'s 0o600 is meant for secrets."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def md5sum(path: Path) -> str:
@@ -37,6 +46,7 @@ def download(urls: list[str], destination: Path, md5: str, timeout: float = 30.0
             if actual != md5:
                 errors.append(f"{url}: checksum {actual} != expected {md5}")
                 continue
+            tmp.chmod(new_file_mode())
             tmp.replace(destination)
             return destination
         except (urllib.error.URLError, OSError, ValueError) as err:

@@ -8,14 +8,15 @@ Search order for dataset ``name``: ``<data_dir>/<name>/``, then system folders
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import WorkbenchError
-from .cifar import TEST_BATCH, TRAIN_BATCHES, read_cifar10
+from .checks import check_images, check_labels, check_split
+from .cifar import IMAGES_PER_BATCH, TEST_BATCH, TRAIN_BATCHES, read_cifar10
 from .download import download
 from .idx import read_idx
 
@@ -30,6 +31,7 @@ class IdxSource:
     md5: dict[str, str]  # of the official .gz files
     system_dirs: tuple[str, ...] = ()
     expected_counts: tuple[int, int] = (60_000, 10_000)
+    classes: int = 10
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class CifarSource:
     archive: str
     md5: str
     folder: str = "cifar-10-batches-py"
+    classes: int = 10
+    images_per_batch: int = IMAGES_PER_BATCH
 
 
 FASHION_MNIST = IdxSource(
@@ -105,22 +109,34 @@ def _missing_idx_message(source: IdxSource, target: Path) -> str:
             f"(or set HARDTHRESH_DATA_DIR, or allow the download)")
 
 
-def load_idx_dataset(source: IdxSource, data_dir: Path, allow_download: bool):
+def idx_files(source: IdxSource, data_dir: Path, allow_download: bool) -> list[Path]:
+    """The four IDX files of ``source`` (in IDX_FILES order), downloaded when allowed and missing."""
     folder = _idx_folder(source, data_dir, allow_download)
-    arrays = [read_idx(_find_idx(folder, stem)) for stem in IDX_FILES]
-    x_train, y_train, x_test, y_test = arrays
+    return [_find_idx(folder, stem) for stem in IDX_FILES]
+
+
+def read_idx_files(source: IdxSource, files: list[Path]):
+    """(x_train, y_train, x_test, y_test) from the four IDX files, checked (see ``checks``)."""
+    x_train, y_train, x_test, y_test = (read_idx(path) for path in files)
+    folder = files[0].parent
     for images, labels, expected, split in ((x_train, y_train, source.expected_counts[0], "train"),
                                             (x_test, y_test, source.expected_counts[1], "test")):
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or len(images) != expected:
             raise WorkbenchError(f"{folder}: {source.name} {split} split has images {images.shape} and "
                                  f"labels {labels.shape}, expected {expected} of each")
-    return x_train[:, None], y_train.astype(np.int64), x_test[:, None], y_test.astype(np.int64)
+    check_images(x_train, str(files[0]))
+    check_images(x_test, str(files[2]))
+    y_train = check_labels(y_train, source.classes, str(files[1]), every_class=True)
+    y_test = check_labels(y_test, source.classes, str(files[3]))
+    check_split(x_train, y_train, x_test, y_test, str(folder))
+    return x_train[:, None], y_train, x_test[:, None], y_test
 
 
-def load_cifar_dataset(source: CifarSource, data_dir: Path, allow_download: bool):
+def cifar_files(source: CifarSource, data_dir: Path, allow_download: bool) -> list[Path]:
+    """The six CIFAR batch files, extracted from the archive (downloaded when allowed) if missing."""
     folder = data_dir / source.name / source.folder
-    needed = TRAIN_BATCHES + (TEST_BATCH,)
-    if not all((folder / f).is_file() for f in needed):
+    files = [folder / name for name in TRAIN_BATCHES + (TEST_BATCH,)]
+    if not all(path.is_file() for path in files):
         archive = data_dir / source.name / source.archive
         if not archive.is_file():
             message = (f"dataset {source.name!r} not found: put {source.archive} (or its extracted "
@@ -132,17 +148,45 @@ def load_cifar_dataset(source: CifarSource, data_dir: Path, allow_download: bool
             except WorkbenchError as err:
                 raise WorkbenchError(f"{err}. {message}") from None
         _extract(archive, data_dir / source.name, source.folder)
-    return read_cifar10(folder)
+        missing = [path.name for path in files if not path.is_file()]
+        if missing:
+            raise WorkbenchError(f"{archive}: archive lacks {source.folder}/{', '.join(missing)}")
+    return files
+
+
+def read_cifar_files(source: CifarSource, files: list[Path]):
+    return read_cifar10(files[0].parent, source.images_per_batch, source.classes)
+
+
+def locate_files(source: IdxSource | CifarSource, data_dir: Path, allow_download: bool) -> list[Path]:
+    """Every file that loading ``source`` reads, in a fixed order."""
+    locate = cifar_files if isinstance(source, CifarSource) else idx_files
+    return locate(source, data_dir, allow_download)
+
+
+def read_files(source: IdxSource | CifarSource, files: list[Path]):
+    """(x_train, y_train, x_test, y_test) as checked numpy arrays from ``locate_files``' files."""
+    read = read_cifar_files if isinstance(source, CifarSource) else read_idx_files
+    return read(source, files)
+
+
+def is_system_folder(source: IdxSource | CifarSource, folder: Path) -> bool:
+    """Whether ``folder`` is one of the source's system folders, which the workbench never writes to."""
+    return any(folder == Path(d) for d in getattr(source, "system_dirs", ()))
 
 
 def _extract(archive: Path, destination: Path, folder: str) -> None:
     tmp = destination / f".{folder}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted extraction
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
-    except (tarfile.TarError, OSError) as err:
-        raise WorkbenchError(f"{archive}: corrupt archive ({err})") from None
-    if not (tmp / folder).is_dir():
-        raise WorkbenchError(f"{archive}: archive has no {folder}/ folder")
-    (tmp / folder).replace(destination / folder)
-    tmp.rmdir()
+        if not (tmp / folder).is_dir():
+            raise WorkbenchError(f"{archive}: archive has no {folder}/ folder")
+        shutil.rmtree(destination / folder, ignore_errors=True)  # an incomplete earlier copy
+        (tmp / folder).replace(destination / folder)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        reason = " ".join(str(err).split())
+        raise WorkbenchError(f"{archive}: cannot extract ({type(err).__name__}: {reason})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

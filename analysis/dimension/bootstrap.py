@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .checks import DimensionError
+from .errors import DimensionError
 from .registry import Estimator, Params
 
 
@@ -24,17 +24,47 @@ def check_confidence(confidence: float) -> float:
     return float(confidence)
 
 
-def bootstrap_values(estimator: Estimator, points: np.ndarray, params: Params, n_bootstrap: int,
-                     seed: int = 0, local_stats: np.ndarray | None = None) -> np.ndarray:
-    """Estimates on ``n_bootstrap`` resamples of ``points`` (fixed ``seed``); NaN where one fails.
+def check_n_bootstrap(n_bootstrap: int) -> int:
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise DimensionError(f"n_bootstrap={n_bootstrap!r} out of range: must be an integer >= 0")
+    return int(n_bootstrap)
+
+
+def check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DimensionError(f"seed={seed!r} out of range: must be an integer >= 0")
+    return int(seed)
+
+
+def draw_resamples(n_points: int, n_bootstrap: int, seed: int = 0) -> list[np.ndarray]:
+    """``n_bootstrap`` draws of ``n_points`` indices with replacement (fixed ``seed``)."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, n_points, size=n_points) for _ in range(n_bootstrap)]
+
+
+def check_resample_sizes(estimator: Estimator, draws: list[np.ndarray], params: Params,
+                         data_name: str = "points") -> None:
+    """An estimator refitted on each resample (no per-point statistics) must find enough
+    distinct points in every one; refuse before any work rather than lose the estimate to a
+    resample that is too small (a resample holds about 63% of the distinct points)."""
+    if estimator.has_local or not draws:
+        return
+    needed = estimator.min_points(params)
+    distinct = np.array([len(np.unique(draw)) for draw in draws])
+    short = int((distinct < needed).sum())
+    if short:
+        raise DimensionError(
+            f"n_bootstrap={len(draws)} too many for {estimator.name!r} on {len(draws[0])} distinct "
+            f"{data_name}: it is refitted on each resample and needs {needed} distinct points, but "
+            f"{short} resamples hold fewer (as few as {distinct.min()}); use n_bootstrap=0 or more points")
+
+
+def bootstrap_values(estimator: Estimator, points: np.ndarray, params: Params, draws: list[np.ndarray],
+                     local_stats: np.ndarray | None = None) -> np.ndarray:
+    """Estimates on the resamples ``draws`` of ``points``; NaN where one fails.
 
     ``local_stats``: the estimator's per-point statistics on ``points`` if already computed.
     """
-    if n_bootstrap < 1:
-        raise DimensionError(f"n_bootstrap={n_bootstrap} out of range: must be >= 1")
-    rng = np.random.default_rng(seed)
-    n = len(points)
-    draws = [rng.integers(0, n, size=n) for _ in range(n_bootstrap)]
     if estimator.has_local:
         stats = estimator.local(points, params) if local_stats is None else local_stats
         return np.array([_safe(estimator.combine, stats[d], params) for d in draws])

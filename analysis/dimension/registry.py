@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checks import DimensionError
+from .errors import DimensionError
 
 Params = dict[str, Any]
 
@@ -26,11 +26,6 @@ class Estimator:
     local: Callable[[np.ndarray, Params], np.ndarray] | None = None
     combine: Callable[[np.ndarray, Params], float] | None = None
     min_points: Callable[[Params], int] = field(default=lambda params: 3)
-
-    def evaluate(self, points: np.ndarray, params: Params) -> float:
-        if self.fit is not None:
-            return self.fit(points, params)
-        return self.combine(self.local(points, params), params)
 
     @property
     def has_local(self) -> bool:

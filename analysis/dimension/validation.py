@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import skdim
 
-from .checks import DimensionError
+from .errors import DimensionError
 from .estimators import estimate_dimension
 
 DEFAULT_METHODS = ("mle", "twonn", "lpca", "corrint", "danco", "ess", "fishers")

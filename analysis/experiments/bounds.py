@@ -1,5 +1,7 @@
 """Tightness report: each bound of ``theory`` beside the measured output perturbation.
 
+Grid: network x seed x layer x sparsity; one table, ``bounds``.
+
 For every prunable layer and sparsity, hard-threshold the layer (alone, and with every
 layer after it) and compute per test sample each bound on ``||f~(x) - f(x)||``, the first
 order estimate, the measured perturbation, and the certified accuracy each bound gives.
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -16,19 +18,26 @@ import torch
 from scipy.stats import spearmanr
 
 from pruning import check_sparsity, hard_threshold
+from pruning.layers import prunable_layers
 from theory import certified_accuracy, layer_bounds, module_lipschitz_constants, multi_layer_bounds
 
-from ..executor import run_cells
-from ..models import prunable_layers
-from ..training import TrainConfig, dataset_split, train_or_load, with_seed
-from .common import swapped_weights
+from ..contract import Cell, check_unique
+from ..measures import swapped_weights
+from ..models import layer_names
+from ..networks import trained_network, with_seed
+from ..presets import pick, preset_training, sparsity_grid
+from ..runtime import Runtime
+from ..training import TrainConfig
 
-BOUND_ORDER = ("global", "per_sample", "crown", "jacobian_estimate")
+TABLES = ("bounds",)
+BOUND_ORDER = ("batch_max", "per_sample", "crown", "jacobian_estimate")
 ESTIMATES = ("jacobian_estimate",)
 
 
 @dataclass(frozen=True)
-class BoundsConfig:
+class Config:
+    GRID: ClassVar[tuple[str, ...]] = ("seeds", "sparsities")
+
     networks: tuple[TrainConfig, ...] = field(default_factory=lambda: (TrainConfig(model="lenet5"),))
     seeds: tuple[int, ...] = (0,)
     sparsities: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -38,6 +47,23 @@ class BoundsConfig:
     def __post_init__(self):
         for s in self.sparsities:
             check_sparsity(s)
+        check_unique("seeds", self.seeds)
+        check_unique("sparsities", self.sparsities)
+
+
+def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None) -> Config:
+    """LeNet-5 and the 8-layer CNN, the networks of the tightness goal."""
+    networks = tuple(preset_training(name, model, dataset) for model in ("lenet5", "cnn8"))
+    return pick(name,
+                smoke=lambda: Config(networks[:1], seeds or (0,), (0.5, 0.9), eval_size=32, onward=True),
+                quick=lambda: Config(networks, seeds or (0,), (0.3, 0.5, 0.7, 0.9), eval_size=128, onward=False),
+                paper=lambda: Config(networks, seeds or (0, 1, 2), sparsity_grid(0.1, 0.9), eval_size=1000))
+
+
+def cells(config: Config) -> list[Cell]:
+    return [Cell.make("bounds", config, network=index, seed=seed, layer_index=k, sparsity=sparsity)
+            for index, train in enumerate(config.networks) for seed in config.seeds
+            for k in range(len(layer_names(train))) for sparsity in config.sparsities]
 
 
 def _summaries(bounds: dict[str, torch.Tensor], logits: torch.Tensor, labels: torch.Tensor,
@@ -64,9 +90,9 @@ def float64_model(model: torch.nn.Sequential) -> torch.nn.Sequential:
     return copy.deepcopy(model).double().eval()
 
 
-def bounds_cell(model: torch.nn.Sequential, layer_index: int, config: BoundsConfig, x: torch.Tensor,
+def bounds_rows(model: torch.nn.Sequential, layer_index: int, sparsity: float, onward: bool, x: torch.Tensor,
                 y: torch.Tensor, constants: list[float]) -> list[dict]:
-    """Rows for one layer of a float64 ``model``: every sparsity, alone (and onward), every bound.
+    """Rows for one layer of a float64 ``model`` at one sparsity: alone (and onward), every bound.
 
     ``constants`` are the model's per-module Lipschitz constants (``module_lipschitz_constants``).
     """
@@ -74,54 +100,49 @@ def bounds_cell(model: torch.nn.Sequential, layer_index: int, config: BoundsConf
     layers = prunable_layers(model)
     with torch.no_grad():
         logits = model(x)
+    modes = [("alone", [layer_index])]
+    if onward and layer_index < len(layers) - 1:
+        modes.append(("onward", list(range(layer_index, len(layers)))))
     rows = []
-    for sparsity in config.sparsities:
-        modes = [("alone", [layer_index])]
-        if config.onward and layer_index < len(layers) - 1:
-            modes.append(("onward", list(range(layer_index, len(layers)))))
-        for mode, indices in modes:
-            pruned = {i: hard_threshold(layers[i][1].weight.detach(), sparsity) for i in indices}
-            if mode == "alone":
-                bounds = layer_bounds(model, layer_index, pruned[layer_index], x, lipschitz=constants)
-            else:
-                bounds = multi_layer_bounds(model, pruned, x)
-            with torch.no_grad(), swapped_weights({layers[i][1]: pruned[i] for i in indices}):
-                pruned_accuracy = (model(x).argmax(1) == y).double().mean().item()
-            for row in _summaries(bounds, logits, y, pruned_accuracy):
-                rows.append({"layer": layers[layer_index][0], "remaining_depth": len(layers) - 1 - layer_index,
-                             "mode": mode, "sparsity": sparsity, **row})
+    for mode, indices in modes:
+        pruned = {i: hard_threshold(layers[i][1].weight.detach(), sparsity) for i in indices}
+        if mode == "alone":
+            bounds = layer_bounds(model, layer_index, pruned[layer_index], x, lipschitz=constants)
+        else:
+            bounds = multi_layer_bounds(model, pruned, x)
+        with torch.no_grad(), swapped_weights({layers[i][1]: pruned[i] for i in indices}):
+            pruned_accuracy = (model(x).argmax(1) == y).double().mean().item()
+        for row in _summaries(bounds, logits, y, pruned_accuracy):
+            rows.append({"layer": layers[layer_index][0], "remaining_depth": len(layers) - 1 - layer_index,
+                         "mode": mode, **row})
     return rows
 
 
-def run_bounds(config: BoundsConfig, cache_dir: Path, device: torch.device, data_dir: Path | None = None,
-               download: bool = True, progress: bool = True) -> pd.DataFrame:
-    cells, splits = [], {}
-    for index, train in enumerate(config.networks):
-        splits[index] = dataset_split(train, data_dir, download)
-        n_layers = len(prunable_layers(train_or_load(with_seed(train, config.seeds[0]), cache_dir, device,
-                                                     split=splits[index], progress=progress).model))
-        cells += [{"network": index, "seed": s, "layer_index": k} for s in config.seeds for k in range(n_layers)]
+_FLOAT64: dict[str, tuple] = {}
 
-    loaded = {}
 
-    def model_and_constants(network: int, seed: int):
-        if (network, seed) not in loaded:
-            loaded.clear()
-            train = with_seed(config.networks[network], seed)
-            trained = train_or_load(train, cache_dir, device, split=splits[network], progress=progress)
-            model = float64_model(trained.model)
-            shape = tuple(trained.split.x_test.shape[1:])
-            loaded[(network, seed)] = (trained, model, module_lipschitz_constants(model, shape))
-        return loaded[(network, seed)]
+def _float64_network(trained) -> tuple[torch.nn.Sequential, list[float]]:
+    """The float64 copy of a trained network and its Lipschitz constants, kept for its next cells."""
+    if trained.key not in _FLOAT64:
+        _FLOAT64.clear()
+        model = float64_model(trained.model)
+        _FLOAT64[trained.key] = model, module_lipschitz_constants(model, tuple(trained.split.x_test.shape[1:]))
+    return _FLOAT64[trained.key]
 
-    def compute(cell: dict) -> list[dict]:
-        trained, model, constants = model_and_constants(cell["network"], cell["seed"])
-        x = trained.split.x_test[:config.eval_size].to(device)
-        y = trained.split.y_test[:config.eval_size].to(device)
-        rows = bounds_cell(model, cell["layer_index"], config, x, y, constants)
-        return [{"model": trained.config.model, "dataset": trained.config.dataset, **row} for row in rows]
 
-    return run_cells(config, cells, compute, cache_dir, description="bounds cells", progress=progress)
+def compute(cell: Cell, runtime: Runtime) -> list[dict]:
+    config: Config = cell.config
+    trained = trained_network(with_seed(config.networks[cell["network"]], cell["seed"]), runtime)
+    model, constants = _float64_network(trained)
+    device = runtime.torch_device()
+    x = trained.split.x_test[:config.eval_size].to(device)
+    y = trained.split.y_test[:config.eval_size].to(device)
+    rows = bounds_rows(model, cell["layer_index"], cell["sparsity"], config.onward, x, y, constants)
+    return [{"model": trained.config.model, "dataset": trained.config.data.label, **row} for row in rows]
+
+
+def tables(config: Config, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {"bounds": rows}
 
 
 def tightness_summary(table: pd.DataFrame, sparsity: float = 0.5) -> pd.DataFrame:

@@ -1,34 +1,38 @@
-"""Claim 3: degradation from hard thresholding grows with the depth that remains after the pruned layer.
+"""Claim 3: hard thresholding costs more the more depth remains after the pruned layer.
 
 For every prunable layer k and sparsity s, threshold (a) layer k alone and (b) layers
-k..last together (each layer its own threshold), and measure the test accuracy,
-loss and output perturbation against the unpruned network, over several seeds.
+k..last together (each layer its own threshold), and measure the test accuracy, loss and
+output perturbation against the unpruned network, over several seeds.
+Grid: seed x layer x sparsity; one table, ``depth``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import torch
 
 from pruning import check_sparsity, hard_threshold
+from pruning.layers import hidden_layers, prunable_layers
 
-from ..errors import WorkbenchError
-from ..executor import run_cells
-from ..models import hidden_layers, prunable_layers
-from ..training import LastTrained, TrainConfig, dataset_split, with_seed
-from .common import output_metrics, run_batched, sequential_position, swapped_weights
+from ..contract import Cell, check_unique
+from ..measures import output_metrics, run_batched, sequential_position, swapped_weights
+from ..models import MODEL_NAMES, layer_names
+from ..networks import trained_network, with_seed
+from ..presets import preset_training, sparsity_grid, pick
+from ..runtime import Runtime
+from ..training import TrainConfig
 
 MODES = ("alone", "onward")
-
-
-def sparsity_grid(step: float = 0.05, top: float = 0.95) -> tuple[float, ...]:
-    return tuple(round(step * i, 4) for i in range(int(round(top / step)) + 1))
+TABLES = ("depth",)
+OPTIONS = (("--model", dict(default="cnn8", choices=MODEL_NAMES, help="network to threshold")),)
 
 
 @dataclass(frozen=True)
-class DepthConfig:
+class Config:
+    GRID: ClassVar[tuple[str, ...]] = ("seeds", "sparsities")
+
     train: TrainConfig = field(default_factory=lambda: TrainConfig(model="cnn8"))
     seeds: tuple[int, ...] = (0,)
     sparsities: tuple[float, ...] = sparsity_grid()
@@ -38,56 +42,89 @@ class DepthConfig:
     def __post_init__(self):
         for s in self.sparsities:
             check_sparsity(s)
-        if not self.seeds:
-            raise WorkbenchError("seeds must not be empty")
+        check_unique("seeds", self.seeds)
+        check_unique("sparsities", self.sparsities)
 
 
-def _layers(model, config: DepthConfig):
+def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None, model: str = "cnn8") -> Config:
+    train = preset_training(name, model, dataset)
+    return pick(name,
+                smoke=lambda: Config(train, seeds or (0, 1), (0.0, 0.5, 0.9), eval_size=500),
+                quick=lambda: Config(train, seeds or (0, 1), sparsity_grid(0.1, 0.9) + (0.95,), eval_size=500),
+                paper=lambda: Config(train, seeds or (0, 1, 2)))
+
+
+def _layers(model, config: Config):
     return prunable_layers(model) if config.include_output_layer else hidden_layers(model)
 
 
-def depth_cell(model: torch.nn.Sequential, layer_index: int, config: DepthConfig,
-               x: torch.Tensor, y: torch.Tensor) -> list[dict]:
-    """Rows for pruning layer ``layer_index`` alone and onward, at every sparsity."""
+def cells(config: Config) -> list[Cell]:
+    names = layer_names(config.train)
+    layers = names if config.include_output_layer else names[:-1]
+    return [Cell.make("depth", config, seed=seed, layer=name, sparsity=sparsity)
+            for seed in config.seeds for name in layers for sparsity in config.sparsities]
+
+
+def compute(cell: Cell, runtime: Runtime) -> list[dict]:
+    config: Config = cell.config
+    trained = trained_network(with_seed(config.train, cell["seed"]), runtime)
+    device = runtime.torch_device()
+    x = trained.split.x_test[:config.eval_size].to(device)
+    y = trained.split.y_test[:config.eval_size].to(device)
+    index = [name for name, _ in _layers(trained.model, config)].index(cell["layer"])
+    rows = depth_rows(trained.model, index, cell["sparsity"], config, x, y, trained.key)
+    return [{"dataset": config.train.data.label, "model": config.train.model, **row} for row in rows]
+
+
+_MEMO: dict[str, dict] = {}
+
+
+def _memo(model_key: str) -> dict:
+    """Values derived from one trained network (its unpruned activations, its thresholded weights),
+    kept while the cells of that network run in this process."""
+    if model_key not in _MEMO:
+        _MEMO.clear()
+        _MEMO[model_key] = {}
+    return _MEMO[model_key]
+
+
+def _remembered(memo: dict | None, key: tuple, make):
+    if memo is None:
+        return make()
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
+def depth_rows(model: torch.nn.Sequential, layer_index: int, sparsity: float, config: Config,
+               x: torch.Tensor, y: torch.Tensor, model_key: str = "") -> list[dict]:
+    """Rows for thresholding layer ``layer_index`` alone and onward at one sparsity.
+
+    ``model_key`` names the trained weights; given, the unpruned activations and the thresholded
+    weights are reused across calls.
+    """
     layers = _layers(model, config)
     name, layer = layers[layer_index]
     position = sequential_position(model, layer)
-    hidden = run_batched(model[:position], x)
+    memo = _memo(model_key) if model_key else None
+    hidden = _remembered(memo, ("hidden", position, len(x)), lambda: run_batched(model[:position], x))
+    reference = _remembered(memo, ("reference", position, len(x)), lambda: run_batched(model[position:], hidden))
     suffix = model[position:]
-    reference = run_batched(suffix, hidden)
     total = len(prunable_layers(model))
     base_accuracy = (reference.argmax(1) == y).float().mean().item()
     rows = []
     for mode in MODES:
         targets = [layer] if mode == "alone" else [m for _, m in layers[layer_index:]]
-        for sparsity in config.sparsities:
-            weights = {m: hard_threshold(m.weight.data, sparsity) for m in targets}
-            with swapped_weights(weights):
-                logits = run_batched(suffix, hidden)
-            rows.append({"layer": name, "remaining_depth": total - 1 - layer_index, "mode": mode,
-                         "sparsity": sparsity, "layers_pruned": len(targets),
-                         "base_accuracy": base_accuracy, **output_metrics(logits, reference, y)})
-            rows[-1]["accuracy_drop"] = base_accuracy - rows[-1]["accuracy"]
+        pruned = {m: _remembered(memo, ("pruned", id(m), sparsity), lambda m=m: hard_threshold(m.weight.data, sparsity))
+                  for m in targets}
+        with swapped_weights(pruned):
+            logits = run_batched(suffix, hidden)
+        metrics = output_metrics(logits, reference, y)
+        rows.append({"layer_index": layer_index, "remaining_depth": total - 1 - layer_index, "mode": mode,
+                     "layers_pruned": len(targets), "base_accuracy": base_accuracy, **metrics,
+                     "accuracy_drop": base_accuracy - metrics["accuracy"]})
     return rows
 
 
-def run_depth(config: DepthConfig, cache_dir: Path, device: torch.device, data_dir: Path | None = None,
-              download: bool = True, progress: bool = True) -> pd.DataFrame:
-    """The depth experiment's tidy table (one row per seed, layer, mode and sparsity)."""
-    split = dataset_split(config.train, data_dir, download)
-    networks = LastTrained(cache_dir, device, progress)
-
-    def model_for(seed: int):
-        return networks.get(with_seed(config.train, seed), split)
-
-    first = model_for(config.seeds[0])
-    n_layers = len(_layers(first.model, config))
-    cells = [{"seed": s, "layer_index": k} for s in config.seeds for k in range(n_layers)]
-
-    def compute(cell: dict) -> list[dict]:
-        trained = model_for(cell["seed"])
-        x, y = trained.split.x_test[:config.eval_size], trained.split.y_test[:config.eval_size]
-        rows = depth_cell(trained.model, cell["layer_index"], config, x.to(device), y.to(device))
-        return [{"dataset": config.train.dataset, "model": config.train.model, **row} for row in rows]
-
-    return run_cells(config, cells, compute, cache_dir, description="depth cells", progress=progress)
+def tables(config: Config, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {"depth": rows}

@@ -1,41 +1,48 @@
 """Claim 4: networks trained on data of lower latent dimension are more robust to hard thresholding.
 
-Two controlled experiments, each a grid of dimension levels x seeds:
+Two controlled experiments, each a grid of dimension levels x seeds x sparsities:
 
 * ``pca``: inputs projected onto their top-n principal components and reconstructed
   (GUIDE section 3; CIFAR-10 is turned grey first, as in the paper);
 * ``synthetic``: classification on a k-dimensional manifold embedded in a fixed ambient
   dimension, labels from the latent coordinates, so only k changes.
 
-Per cell a network is trained, every layer is hard-thresholded over the sparsity grid
-(``depth_cell``), and the intrinsic dimension of the training inputs is estimated.
+Per (kind, level, seed) a network is trained and the intrinsic dimension of its training
+inputs estimated; each cell thresholds every hidden layer at one sparsity (alone and onward).
+One table, ``dimension_link``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import ClassVar
 
-import numpy as np
 import pandas as pd
 import torch
 
 from pruning import check_sparsity
 
-from ..data import Split
+from ..contract import Cell, check_unique
+from ..data.config import MANIFOLD, DataConfig, ManifoldSpec
 from ..dimension import estimate_dimension
-from ..dimension.synthetic import fit_pca, manifold_task
 from ..errors import WorkbenchError
-from ..executor import run_cells
-from ..models import prunable_layers
-from ..training import TrainConfig, dataset_split, train_or_load
-from .depth import DepthConfig, depth_cell
+from ..models import layer_names
+from ..networks import trained_network
+from ..presets import pick, preset_training
+from ..runtime import Runtime
+from ..training import TrainConfig
+from .depth import Config as DepthConfig
+from .depth import depth_rows
+
+TABLES = ("dimension_link",)
 
 
 @dataclass(frozen=True)
-class DimensionLinkConfig:
+class Config:
+    GRID: ClassVar[tuple[str, ...]] = ("pca_components", "latent_dimensions", "seeds", "sparsities")
+
     pca_network: TrainConfig = field(default_factory=lambda: TrainConfig(model="fc"))
     pca_components: tuple[int, ...] = (10, 25, 50, 100, 200)
-    synthetic_network: TrainConfig = field(default_factory=lambda: TrainConfig(dataset="synthetic", model="fc"))
+    synthetic_network: TrainConfig = field(default_factory=lambda: TrainConfig(model="fc"))
     latent_dimensions: tuple[int, ...] = (2, 4, 8, 16, 32)
     ambient_dimension: int = 784
     synthetic_sizes: tuple[int, int] = (10_000, 2_000)
@@ -48,68 +55,74 @@ class DimensionLinkConfig:
     def __post_init__(self):
         for s in self.sparsities:
             check_sparsity(s)
+        for name in self.GRID:
+            check_unique(name, getattr(self, name))
         if min(self.pca_components + self.latent_dimensions, default=1) < 1:
             raise WorkbenchError("pca_components and latent_dimensions must be positive")
 
 
-def grey(x: torch.Tensor) -> torch.Tensor:
-    return x.mean(dim=1, keepdim=True) if x.shape[1] == 3 else x
+def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None) -> Config:
+    synthetic = preset_training(name, "fc", DataConfig(MANIFOLD, manifold=ManifoldSpec(2)))
+    return pick(
+        name,
+        smoke=lambda: Config(preset_training(name, "fc", dataset), (10, 100), synthetic, (2, 8),
+                             synthetic_sizes=(2000, 500), seeds=seeds or (0, 1), sparsities=(0.0, 0.5, 0.9),
+                             eval_size=500, estimate_samples=1000),
+        quick=lambda: Config(preset_training(name, "fc", dataset), (10, 25, 50, 100, 300), synthetic,
+                             (2, 4, 8, 16, 32), synthetic_sizes=(10_000, 2000), seeds=seeds or (0, 1, 2),
+                             estimate_samples=3000),
+        paper=lambda: Config(preset_training(name, "cnn8", dataset), tuple(range(50, 351, 50)), synthetic,
+                             seeds=seeds or tuple(range(10)),
+                             sparsities=tuple(round(0.95 * i / 49, 4) for i in range(50))))
 
 
-def pca_split(base: Split, n_components: int) -> Split:
-    """Every split reconstructed from the top principal components of the (grey) training inputs."""
-    basis = fit_pca(grey(base.x_train), n_components)
-    project = lambda x: basis.reconstruct(grey(x))  # noqa: E731
-    return Split(project(base.x_train), base.y_train, project(base.x_val), base.y_val,
-                 project(base.x_test), base.y_test)
-
-
-def synthetic_split(config: DimensionLinkConfig, k: int, seed: int) -> Split:
-    n_train, n_test = config.synthetic_sizes
-    task = manifold_task(k, config.ambient_dimension, n_train=n_train, n_test=n_test, seed=seed)
-    empty = task.x_train[:0]
-    return Split(task.x_train, task.y_train, empty, task.y_train[:0], task.x_test, task.y_test)
-
-
-def _estimates(x: torch.Tensor, config: DimensionLinkConfig, seed: int) -> dict:
-    points = x[:config.estimate_samples].reshape(min(len(x), config.estimate_samples), -1)
-    mle = estimate_dimension(points, "mle", n_neighbors=config.estimate_neighbors, seed=seed)
-    twonn = estimate_dimension(points, "twonn", seed=seed)
-    return {"estimated_mle": mle.value, "estimated_twonn": twonn.value}
-
-
-def link_cell(kind: str, level: int, seed: int, config: DimensionLinkConfig, cache_dir: Path,
-              device: torch.device, base_split: Split | None, progress: bool) -> list[dict]:
+def network(config: Config, kind: str, level: int, seed: int) -> TrainConfig:
+    """The training config of one dimension level: its data config carries the projection or manifold."""
     if kind == "pca":
-        split = pca_split(base_split, level)
-        train = replace(config.pca_network, seed=seed, variant=f"pca{level}")
-        true_dimension = float("nan")
-    else:
-        split = synthetic_split(config, level, seed)
-        train = replace(config.synthetic_network, seed=seed, variant=f"manifold{level}-d{config.ambient_dimension}")
-        true_dimension = float(level)
-    trained = train_or_load(train, cache_dir, device, split=split, progress=progress)
-    estimates = _estimates(split.x_train, config, seed)
-    depth = DepthConfig(train, sparsities=config.sparsities)
-    x, y = split.x_test[:config.eval_size].to(device), split.y_test[:config.eval_size].to(device)
+        return replace(config.pca_network, seed=seed, data=replace(config.pca_network.data, pca_components=level))
+    n_train, n_test = config.synthetic_sizes
+    spec = ManifoldSpec(level, config.ambient_dimension, n_train, n_test, seed=seed)
+    return replace(config.synthetic_network, seed=seed, data=DataConfig(MANIFOLD, manifold=spec))
+
+
+def cells(config: Config) -> list[Cell]:
+    levels = [("pca", n) for n in config.pca_components] + [("synthetic", k) for k in config.latent_dimensions]
+    return [Cell.make("dimension_link", config, kind=kind, level=level, seed=seed, sparsity=sparsity)
+            for kind, level in levels for seed in config.seeds for sparsity in config.sparsities]
+
+
+_ESTIMATES: dict[str, dict] = {}
+
+
+def estimates(trained, config: Config, seed: int, device: str) -> dict:
+    """MLE and TwoNN of the training inputs, kept for the other sparsities of the same network."""
+    if trained.key not in _ESTIMATES:
+        x = trained.split.x_train[:config.estimate_samples]
+        points = x.reshape(len(x), -1)
+        mle = estimate_dimension(points, "mle", n_neighbors=config.estimate_neighbors, seed=seed, device=device)
+        twonn = estimate_dimension(points, "twonn", seed=seed, device=device)
+        _ESTIMATES[trained.key] = {"estimated_mle": mle.value, "estimated_twonn": twonn.value}
+    return _ESTIMATES[trained.key]
+
+
+def compute(cell: Cell, runtime: Runtime) -> list[dict]:
+    config: Config = cell.config
+    train = network(config, cell["kind"], cell["level"], cell["seed"])
+    trained = trained_network(train, runtime)
+    found = estimates(trained, config, cell["seed"], runtime.device)
+    device = runtime.torch_device()
+    x = trained.split.x_test[:config.eval_size].to(device)
+    y = trained.split.y_test[:config.eval_size].to(device)
+    depth = DepthConfig(train, sparsities=(cell["sparsity"],))
+    true_dimension = float(cell["level"]) if cell["kind"] == "synthetic" else float("nan")
+    dataset = config.pca_network.data.dataset if cell["kind"] == "pca" else "synthetic"
     rows = []
-    for index in range(len(prunable_layers(trained.model)) - 1):
-        for row in depth_cell(trained.model, index, depth, x, y):
-            rows.append({"true_dimension": true_dimension, **estimates, "model": train.model,
-                         "layer_index": index, **row})
+    for index in range(len(layer_names(train)) - 1):
+        for row in depth_rows(trained.model, index, cell["sparsity"], depth, x, y, trained.key):
+            rows.append({"dataset": dataset, "true_dimension": true_dimension, **found, "model": train.model,
+                         **row})
     return rows
 
 
-def run_dimension_link(config: DimensionLinkConfig, cache_dir: Path, device: torch.device,
-                       data_dir: Path | None = None, download: bool = True, progress: bool = True) -> pd.DataFrame:
-    base = dataset_split(config.pca_network, data_dir, download) if config.pca_components else None
-    cells = ([{"kind": "pca", "level": n, "seed": s} for n in config.pca_components for s in config.seeds]
-             + [{"kind": "synthetic", "level": k, "seed": s} for k in config.latent_dimensions for s in config.seeds])
-
-    def compute(cell: dict) -> list[dict]:
-        rows = link_cell(cell["kind"], cell["level"], cell["seed"], config, cache_dir, device, base, progress)
-        dataset = config.pca_network.dataset if cell["kind"] == "pca" else "synthetic"
-        return [{"dataset": dataset, **row} for row in rows]
-
-    return run_cells(config, cells, compute, cache_dir, description="dimension-link cells",
-                     progress=progress)
+def tables(config: Config, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {"dimension_link": rows}

@@ -1,33 +1,40 @@
 """Claims 1 and 2: smart layer-wise pruning against hard thresholding, with and without retraining.
 
-(a) accuracy and the relative l2 change of the last hidden representation against
-sparsity, without retraining, for each method, pruning each hidden fully connected
-layer alone and all of them together; (b) total time: pruning time plus retraining
-time until test accuracy is back within a tolerance of the unpruned network, with the
-accuracy-against-time curve; (c) pruning wall time per method and layer (from (a)).
+(a) accuracy and the relative l2 change of the last hidden representation against sparsity,
+without retraining, for each method, pruning each hidden fully connected layer alone and all
+of them together; (b) total time: pruning time plus retraining time until test accuracy is
+back within a tolerance of the unpruned network, with the accuracy-against-time curve;
+(c) pruning wall time per method and layer (from (a)).
+Grid: network x seed x method x target x sparsity; a cell at a retraining sparsity with every
+hidden layer as target also retrains the network it pruned.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
-import torch
 
-from pruning import available_methods, check_sparsity
+from pruning import available_methods, check_sparsity, last_hidden_representation, prune_network
 
+from ..contract import Cell, check_unique
 from ..errors import WorkbenchError
-from ..executor import run_cells
-from ..layerwise import hidden_linear_names, last_hidden_representation, prune_network
+from ..models import hidden_linear_names
+from ..networks import trained_network, with_seed
+from ..presets import pick, preset_training
 from ..retraining import RetrainConfig, retrain
-from ..training import LastTrained, TrainConfig, dataset_split, evaluate, with_seed
+from ..runtime import Runtime
+from ..training import TrainConfig, evaluate
 
 DEFAULT_METHODS = ("threshold", "feta", "nettrim", "lobs")
 TOGETHER = "all hidden"
+TABLES = ("methods_accuracy", "methods_retraining", "pruning_time")
 
 
 @dataclass(frozen=True)
-class MethodsConfig:
+class Config:
+    GRID: ClassVar[tuple[str, ...]] = ("seeds", "sparsities", "methods", "retrain_sparsities")
+
     networks: tuple[TrainConfig, ...] = field(default_factory=lambda: (TrainConfig(model="fc"),))
     methods: tuple[str, ...] = DEFAULT_METHODS
     method_options: dict = field(default_factory=dict)  # method name -> constructor options
@@ -41,111 +48,98 @@ class MethodsConfig:
     def __post_init__(self):
         for s in self.sparsities + self.retrain_sparsities:
             check_sparsity(s)
+        for name in ("seeds", "sparsities", "methods", "retrain_sparsities"):
+            check_unique(name, getattr(self, name))
         unknown = set(self.methods) - set(available_methods())
         if unknown:
             raise WorkbenchError(f"unknown pruning method(s) {sorted(unknown)}; choose from "
                                  f"{', '.join(available_methods())}")
+        if self.prune_samples is not None and self.prune_samples < 1:
+            raise WorkbenchError(f"prune_samples must be >= 1 or None, got {self.prune_samples}")
 
 
-class _Networks:
-    """One split per dataset and subset, and the last trained network in memory."""
-
-    def __init__(self, config: MethodsConfig, cache_dir: Path, device, data_dir, download, progress):
-        self.config, self.data_dir, self.download = config, data_dir, download
-        self.splits: dict[tuple, object] = {}
-        self.trained = LastTrained(cache_dir, device, progress)
-
-    def get(self, network: int, seed: int):
-        train = with_seed(self.config.networks[network], seed)
-        split_key = (train.dataset, train.train_size)
-        if split_key not in self.splits:
-            self.splits[split_key] = dataset_split(train, self.data_dir, self.download)
-        return self.trained.get(train, self.splits[split_key])
+def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None) -> Config:
+    """The paper's fc net for ``dataset`` and LeNet-5's fully connected layer, every method."""
+    networks = tuple(preset_training(name, model, dataset) for model in ("fc", "lenet5"))
+    return pick(
+        name,
+        smoke=lambda: Config(networks[:1], seeds=seeds or (0,), sparsities=(0.5, 0.9), prune_samples=1000,
+                             eval_size=1000, retrain=RetrainConfig(max_epochs=1.0, tolerance=0.01, eval_every=5)),
+        quick=lambda: Config(networks, seeds=seeds or (0, 1), sparsities=(0.5, 0.75, 0.9), prune_samples=3000,
+                             eval_size=5000, retrain=RetrainConfig(max_epochs=5.0, tolerance=0.01, eval_every=10)),
+        paper=lambda: Config(networks, methods=DEFAULT_METHODS + ("lobs-exact",), seeds=seeds or (0, 1, 2),
+                             retrain_sparsities=(0.8, 0.9, 0.95),
+                             retrain=RetrainConfig(max_epochs=10.0, tolerance=0.01, eval_every=20)))
 
 
-def _targets(model) -> list[tuple[str, list[str]]]:
+def targets(train: TrainConfig) -> list[tuple[str, tuple[str, ...]]]:
     """(label, layer names): each hidden Linear layer by its position, then all of them together."""
-    names = hidden_linear_names(model)
-    targets = [(f"hidden {position + 1}", [name]) for position, name in enumerate(names)]
-    return targets + [(TOGETHER, names)] if len(names) > 1 else targets
+    names = hidden_linear_names(train)
+    alone = [(f"hidden {position + 1}", (name,)) for position, name in enumerate(names)]
+    return alone + [(TOGETHER, tuple(names))] if len(names) > 1 else alone
 
 
-def _eval_tensors(trained, config: MethodsConfig, device):
-    x = trained.split.x_test[:config.eval_size].to(device)
-    return x, trained.split.y_test[:config.eval_size].to(device)
-
-
-def _samples(trained, config: MethodsConfig, device) -> torch.Tensor:
-    return trained.split.x_train[:config.prune_samples].to(device)
-
-
-def accuracy_cell(trained, method: str, target: list[str], config: MethodsConfig, device) -> list[dict]:
-    x, y = _eval_tensors(trained, config, device)
-    base = evaluate(trained.model, x, y)["accuracy"]
-    reference = last_hidden_representation(trained.model, x)
-    samples = _samples(trained, config, device)
-    rows = []
-    for sparsity in config.sparsities:
-        pruned = prune_network(trained.model, target, method, sparsity, samples,
-                               **config.method_options.get(method, {}))
-        change = (last_hidden_representation(pruned.model, x) - reference).norm() / reference.norm()
-        rows.append({"sparsity": sparsity, "base_accuracy": base, **evaluate(pruned.model, x, y),
-                     "representation_change": change.item(), "pruning_time_s": pruned.pruning_time_s})
-        rows[-1]["accuracy_drop"] = base - rows[-1]["accuracy"]
-    return rows
-
-
-def retrain_cell(trained, method: str, target: list[str], config: MethodsConfig, device) -> list[dict]:
-    x, y = _eval_tensors(trained, config, device)
-    base = evaluate(trained.model, x, y)["accuracy"]
-    samples = _samples(trained, config, device)
-    rows = []
-    for sparsity in config.retrain_sparsities:
-        pruned = prune_network(trained.model, target, method, sparsity, samples,
-                               **config.method_options.get(method, {}))
-        masks = {dict(pruned.model.named_modules())[n]: m for n, m in pruned.masks.items()}
-        result = retrain(pruned.model, masks, trained.config, trained.split, base, config.retrain, x, y)
-        for point in result.history:
-            rows.append({"sparsity": sparsity, "base_accuracy": base, "pruning_time_s": pruned.pruning_time_s,
-                         "retrain_time_s": result.time_s, "total_time_s": pruned.pruning_time_s + result.time_s,
-                         "reached": result.reached, "retrain_steps": result.steps,
-                         "curve_time_s": pruned.pruning_time_s + point["time_s"],
-                         "curve_step": point["step"], "curve_accuracy": point["accuracy"]})
-    return rows
-
-
-def run_methods(config: MethodsConfig, cache_dir: Path, device: torch.device, data_dir: Path | None = None,
-                download: bool = True, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The accuracy table (a) and the retraining table (b), both tidy."""
-    networks = _Networks(config, cache_dir, device, data_dir, download, progress)
-    accuracy_cells, retrain_cells = [], []
-    for index in range(len(config.networks)):
-        targets = _targets(networks.get(index, config.seeds[0]).model)
+def cells(config: Config) -> list[Cell]:
+    found = []
+    for index, train in enumerate(config.networks):
+        labels = targets(train)
         for seed in config.seeds:
             for method in config.methods:
-                for label, names in targets:
-                    cell = {"network": index, "seed": seed, "method": method, "target": label,
-                            "layers": ",".join(names)}
-                    accuracy_cells.append(cell)
-                    if label == targets[-1][0]:
-                        retrain_cells.append(cell)
+                for label, _ in labels:
+                    for sparsity in config.sparsities + tuple(s for s in config.retrain_sparsities
+                                                              if s not in config.sparsities):
+                        found.append(Cell.make("methods", config, network=index, seed=seed, method=method,
+                                               target=label, sparsity=sparsity,
+                                               retrain=label == labels[-1][0]
+                                               and sparsity in config.retrain_sparsities))
+    return found
 
-    def compute(kind):
-        def run(cell: dict) -> list[dict]:
-            trained = networks.get(cell["network"], cell["seed"])
-            rows = kind(trained, cell["method"], cell["layers"].split(","), config, device)
-            return [{"model": trained.config.model, "dataset": trained.config.dataset, **row} for row in rows]
-        return run
 
-    accuracy = run_cells(config, accuracy_cells, compute(accuracy_cell), cache_dir / "accuracy",
-                         description="methods: accuracy cells", progress=progress)
-    retraining = run_cells(config, retrain_cells, compute(retrain_cell), cache_dir / "retrain",
-                           description="methods: retraining cells", progress=progress)
-    return accuracy, retraining
+def compute(cell: Cell, runtime: Runtime) -> list[dict]:
+    config: Config = cell.config
+    trained = trained_network(with_seed(config.networks[cell["network"]], cell["seed"]), runtime)
+    device = runtime.torch_device()
+    x = trained.split.x_test[:config.eval_size].to(device)
+    y = trained.split.y_test[:config.eval_size].to(device)
+    layers = list(dict(targets(trained.config))[cell["target"]])
+    samples = trained.split.x_train[:config.prune_samples].to(device)
+    base = evaluate(trained.model, x, y)["accuracy"]
+    pruned = prune_network(trained.model, layers, cell["method"], cell["sparsity"], samples,
+                           **config.method_options.get(cell["method"], {}))
+    network = {"model": trained.config.model, "dataset": trained.config.data.label, "layers": ",".join(layers),
+               "base_accuracy": base, "pruning_time_s": pruned.pruning_time_s}
+    rows = []
+    if cell["sparsity"] in config.sparsities:
+        reference = last_hidden_representation(trained.model, x)
+        change = (last_hidden_representation(pruned.model, x) - reference).norm() / reference.norm()
+        metrics = evaluate(pruned.model, x, y)
+        rows.append({"table": "methods_accuracy", **network, **metrics, "representation_change": change.item(),
+                     "accuracy_drop": base - metrics["accuracy"]})
+    if cell["retrain"]:
+        rows += retraining_rows(pruned, trained, network, config, x, y)
+    return rows
+
+
+def retraining_rows(pruned, trained, network: dict, config: Config, x, y) -> list[dict]:
+    result = retrain(pruned.model, trained.config, trained.split, network["base_accuracy"], config.retrain, x, y)
+    total = pruned.pruning_time_s + result.time_s
+    return [{"table": "methods_retraining", **network, "retrain_time_s": result.time_s, "total_time_s": total,
+             "reached": result.reached, "retrain_steps": result.steps,
+             "curve_time_s": pruned.pruning_time_s + point["time_s"], "curve_step": point["step"],
+             "curve_accuracy": point["accuracy"]} for point in result.history]
+
+
+def tables(config: Config, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    part = {name: rows[rows["table"] == name].dropna(axis=1, how="all")
+            .drop(columns=["table", "retrain"], errors="ignore").reset_index(drop=True) for name in TABLES[:2]}
+    part["pruning_time"] = pruning_time_table(part["methods_accuracy"])
+    return part
 
 
 def pruning_time_table(accuracy: pd.DataFrame) -> pd.DataFrame:
     """(c) Median pruning wall time per model, method and layer, over seeds and sparsities."""
+    if accuracy.empty:
+        return pd.DataFrame()
     alone = accuracy[accuracy["target"] != TOGETHER]
     return (alone.groupby(["model", "dataset", "target", "layers", "method"])["pruning_time_s"]
             .agg(["median", "min", "max", "count"]).reset_index()

@@ -35,3 +35,8 @@ def tightness_table(table: pd.DataFrame, out_dir: Path, source: str) -> list[Pat
     return [write_markdown_table(summary, out_dir / "bounds_tightness.md",
                                  "Tightness of the bounds: median ratio bound/measured, layer ranking, "
                                  "certified accuracy")]
+
+
+def draw(tables: dict[str, pd.DataFrame], out_dir: Path, sources: dict[str, str]) -> list[Path]:
+    table, source = tables["bounds"], sources["bounds"]
+    return bounds_vs_depth(table, out_dir, source) + tightness_table(table, out_dir, source)

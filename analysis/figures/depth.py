@@ -47,3 +47,8 @@ def degradation_vs_depth(table: pd.DataFrame, out_dir: Path, source: str,
     caption = (f"Accuracy drop of {label} at fixed sparsities against the number of weight layers "
                f"remaining after the pruned layer (error bars: one standard deviation over seeds).")
     return save_figure(fig, out_dir, "depth_degradation_vs_depth", caption, source)
+
+
+def draw(tables: dict[str, pd.DataFrame], out_dir: Path, sources: dict[str, str]) -> list[Path]:
+    table, source = tables["depth"], sources["depth"]
+    return accuracy_vs_sparsity(table, out_dir, source) + degradation_vs_depth(table, out_dir, source)

@@ -65,3 +65,18 @@ def write_markdown_table(table: pd.DataFrame, path: Path, title: str, floatfmt: 
     text = f"# {title}\n\nGenerated from the result tables; do not edit by hand.\n\n"
     text += table.to_markdown(index=False, floatfmt=floatfmt) + "\n"
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def draw(tables: dict[str, pd.DataFrame], out_dir: Path, sources: dict[str, str]) -> list[Path]:
+    paths = []
+    if "methods_accuracy" in tables:
+        table, source = tables["methods_accuracy"], sources["methods_accuracy"]
+        paths += accuracy_vs_sparsity(table, out_dir, source)
+        paths += accuracy_vs_sparsity(table, out_dir, source, y="representation_change")
+    if "methods_retraining" in tables:
+        table, source = tables["methods_retraining"], sources["methods_retraining"]
+        paths += retraining_curves(table, out_dir, source) + total_time(table, out_dir, source)
+    if "pruning_time" in tables:
+        paths.append(write_markdown_table(tables["pruning_time"], out_dir / "pruning_time.md",
+                                          "Pruning wall time per method and layer (seconds)"))
+    return paths

@@ -8,8 +8,15 @@ On a CPU one pass of a compiled loop finds both (numba: torch has no operation t
 and collects in one pass, and its several passes per direction took about three times as
 long on the 1024 x 1024 tiles of Fashion-MNIST). Elsewhere ``entries_below`` does it in torch,
 once per direction.
+
+The compiled loop is cached on disk in the user's cache folder
+(``$XDG_CACHE_HOME/hardthresh/numba``, default ``~/.cache/hardthresh/numba``, or
+``NUMBA_CACHE_DIR`` when set), never beside this file.
 """
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -38,7 +45,32 @@ def entries_within(screen: torch.Tensor, row_limit: torch.Tensor,
     return (indices(0, n_by_row), indices(1, n_by_row)), by_col
 
 
-@numba.njit(nogil=True, cache=True)
+def numba_cache_dir() -> Path:
+    """Where the compiled loop is cached unless ``NUMBA_CACHE_DIR`` names a folder."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hardthresh" / "numba"
+
+
+def _compile(function):
+    """``numba.njit(nogil=True)`` with its cache in ``numba_cache_dir()``; uncached if that
+    folder cannot be written (numba would fall back to the package folder). numba picks the
+    cache folder when the function is decorated, so its setting is changed only meanwhile."""
+    previous = numba.config.CACHE_DIR
+    folder = previous or str(numba_cache_dir())
+    try:
+        os.makedirs(folder, exist_ok=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        return numba.njit(nogil=True)(function)
+    numba.config.CACHE_DIR = folder
+    try:
+        return numba.njit(nogil=True, cache=True)(function)
+    finally:
+        numba.config.CACHE_DIR = previous
+
+
+@_compile
 def _collect(screen, row_limit, col_limit, found):
     """``found[0:2]``: rows and columns under the row limit; ``found[2:4]``: under the column
     limit. Returns both counts."""

@@ -3,16 +3,19 @@
 ``S_ij = ||x_i||^2 + ||x_j||^2 - 2 x_i.x_j`` is one product ``left_i . right_j`` with
 ``left_i = [x_i, ||x_i||^2, 1]`` and ``right_j = [-2 x_j, 1, ||x_j||^2]``. In float32 its
 error is at most ``gamma * |left_i|.|right_j| <= 2 gamma (||x_i||^2 + ||x_j||^2)``, bounded per
-row by ``tolerance_i = 4 gamma (||x_i||^2 + max_j ||x_j||^2)`` with ``gamma = (D + 2) u``
-(Higham, "Accuracy and Stability of Numerical Algorithms", eq. 3.5; the factor 2 to spare
-covers the float32 rounding of the norms).
+row by ``tolerance_i = 4 gamma (||x_i||^2 + max_j ||x_j||^2)`` with
+``gamma = n u / (1 - n u)``, ``n = D + 2`` (Higham, "Accuracy and Stability of Numerical
+Algorithms", eq. 3.5; the factor 2 to spare covers the float32 rounding of the norms, which
+needs ``n u`` small: hence ``points.MAX_FEATURES``, where ``n u <= 1/8`` and ``gamma <= 1/7``).
 """
 from __future__ import annotations
 
 import torch
 
 CANDIDATE_MARGIN = 8
+WIDE_GROUP = 64  # rows ranked together when their limit reaches past the kept candidates
 GATHER_BYTES = 2 * 2**20  # float64 rows gathered at a time; small enough to stay in cache
+UNIT_ROUNDOFF = torch.finfo(torch.float32).eps / 2
 
 
 class ScreenedPoints:
@@ -39,7 +42,8 @@ class ScreenedPoints:
         self.right = torch.empty_like(self.left)
         torch.mul(self.x32, -2.0, out=self.right[:, :dim])
         self.right[:, dim], self.right[:, dim + 1] = 1.0, sq32
-        self.gamma = (dim + 2) * torch.finfo(torch.float32).eps / 2
+        nu = (dim + 2) * UNIT_ROUNDOFF
+        self.gamma = nu / (1 - nu)
         # per row, a bound on the screening error against any point
         self.tolerance = (4 * self.gamma * (self.sq64 + self.sq64.max()) + 1e-12).float()
 
@@ -57,22 +61,39 @@ def select_nearest(points: ScreenedPoints, queries: torch.Tensor, pool: torch.Te
 
     Only a j with ``S_ij <= S_i(k) + 2 tol_i`` (``S_i(k)`` the k-th smallest screened value)
     can be among the k nearest. Those j, the k smallest and the few too close to call, are
-    measured in float64 by differences and ranked (ties: lower label first). A row ranks as
-    many as the widest row of the batch; its extra candidates are past its own limit, hence
-    strictly farther than k others, and never change its k nearest.
+    measured in float64 by differences and ranked (ties: lower label first). Rows ranked
+    together rank as many candidates as the widest of them; a row's extra candidates are past
+    its own limit, hence strictly farther than k others, and never change its k nearest.
+    Rows whose limit reaches past the ``k + CANDIDATE_MARGIN`` kept candidates are ranked in
+    groups of similar width, so that one such row does not widen all the others.
     """
-    screen = points.screen(queries, pool)
+    everyone = len(pool) == len(points.points)  # pool is 0..N-1: no gather needed
+    screen = points.screen(queries, slice(None) if everyone else pool)
     _exclude_self(screen, queries, pool)
     values, positions = torch.topk(screen, min(k + CANDIDATE_MARGIN, len(pool)), dim=1, largest=False)
     limit = values[:, k - 1] + 2 * points.tolerance[queries]
     inside = values <= limit[:, None]
-    if inside[:, -1].any() and values.shape[1] < len(pool):  # too close to call past the margin
-        widest = int((screen <= limit[:, None]).sum(dim=1).max())
-        values, positions = torch.topk(screen, widest, dim=1, largest=False)
-        inside = values <= limit[:, None]
-    width = int(inside.sum(dim=1).max())
-    d2, nearest = rank_by_float64(points, queries, pool[positions[:, :width]])
-    return d2[:, :k], nearest[:, :k] if points.labels is None else points.labels[nearest[:, :k]]
+    wide = inside[:, -1] & (values.shape[1] < len(pool))
+    d2 = torch.empty(len(queries), k, dtype=torch.float64, device=screen.device)
+    nearest = torch.empty(len(queries), k, dtype=torch.int64, device=screen.device)
+    narrow = torch.nonzero(~wide).flatten()
+    if len(narrow):
+        width = int(inside[narrow].sum(dim=1).max())
+        d2[narrow], nearest[narrow] = _k_ranked(points, queries[narrow], pool[positions[narrow, :width]], k)
+    wide = torch.nonzero(wide).flatten()
+    if len(wide):
+        counts = (screen[wide] <= limit[wide, None]).sum(dim=1)
+        for group in torch.argsort(counts).split(WIDE_GROUP):
+            rows = wide[group]
+            kept = torch.topk(screen[rows], int(counts[group].max()), dim=1, largest=False).indices
+            d2[rows], nearest[rows] = _k_ranked(points, queries[rows], pool[kept], k)
+    return d2, nearest if points.labels is None else points.labels[nearest]
+
+
+def _k_ranked(points: ScreenedPoints, rows: torch.Tensor, cand: torch.Tensor,
+              k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    d2, ranked = rank_by_float64(points, rows, cand)
+    return d2[:, :k], ranked[:, :k]
 
 
 def _exclude_self(screen: torch.Tensor, queries: torch.Tensor, pool: torch.Tensor) -> None:

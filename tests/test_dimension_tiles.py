@@ -1,9 +1,13 @@
 """Entries of a screened tile under per-row and per-column limits: both implementations equal
 a full comparison."""
+from pathlib import Path
+
+import numba
 import pytest
 import torch
 
-from analysis.dimension.entries import entries_below, entries_within
+from analysis.dimension.knn import tiles
+from analysis.dimension.knn.tiles import entries_below, entries_within
 
 SHAPES = [(40, 64), (50, 61), (37, 8), (1, 16), (130, 200)]
 
@@ -50,3 +54,19 @@ def test_entries_within_without_column_limits_and_at_the_extremes():
     nothing, none_by_col = entries_within(screen, torch.full((33,), -float("inf")),
                                           torch.full((70,), -float("inf")))
     assert len(nothing[0]) == 0 and len(none_by_col[0]) == 0
+
+
+def _twice(x):
+    return 2 * x
+
+
+def test_compiled_loops_are_cached_in_the_user_cache_not_beside_the_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)  # numba re-reads it when it compiles
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    source_cache = Path(__file__).parent / "__pycache__"
+    before = set(source_cache.glob("*_twice*"))
+    assert tiles._compile(_twice)(21) == 42
+    assert list((tmp_path / "hardthresh" / "numba").rglob("*_twice*.nbi"))
+    assert set(source_cache.glob("*_twice*")) == before
+    assert numba.config.CACHE_DIR == ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import DimensionError
+from .errors import DimensionError
 
 MLE_COMBINATIONS = ("mle", "mean", "median")
 

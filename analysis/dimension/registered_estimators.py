@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import skdim
 
-from .fast import combine_mle, combine_twonn, mle_local, twonn_ratios
-from .neighbors import knn
+from .distance_estimators import combine_mle, combine_twonn, mle_local, twonn_ratios
+from .knn import knn
 from .registry import Estimator, Params, register_estimator
 
 DANCO_FIT_TABLE = {"k": 10, "min_points": 20, "max_points": 5000, "max_dimension": 100}

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import torch
 
-from .checks import DimensionError
+from ..errors import WorkbenchError
 
 MANIFOLDS = ("cube", "sphere")
 NONLINEAR_FEATURES = 16
@@ -53,16 +53,16 @@ def manifold_task(latent_dimension: int, ambient_dimension: int = 784, num_class
 
 def _check_task(k: int, d: int, c: int, n_train: int, n_test: int, manifold: str) -> None:
     if manifold not in MANIFOLDS:
-        raise DimensionError(f"manifold={manifold!r} unknown: choose one of {MANIFOLDS}")
+        raise WorkbenchError(f"manifold={manifold!r} unknown: choose one of {MANIFOLDS}")
     needed = k + (manifold == "sphere") + NONLINEAR_FEATURES
     if k < 1 or d < needed:
-        raise DimensionError(f"latent_dimension={k} out of range for ambient_dimension={d}: need "
+        raise WorkbenchError(f"latent_dimension={k} out of range for ambient_dimension={d}: need "
                              f"1 <= k and k{' + 1' if manifold == 'sphere' else ''} + "
                              f"{NONLINEAR_FEATURES} <= ambient_dimension")
     if c < 2:
-        raise DimensionError(f"num_classes={c} out of range: must be >= 2")
+        raise WorkbenchError(f"num_classes={c} out of range: must be >= 2")
     if n_train < 1 or n_test < 1:
-        raise DimensionError(f"n_train={n_train}, n_test={n_test} out of range: must be >= 1")
+        raise WorkbenchError(f"n_train={n_train}, n_test={n_test} out of range: must be >= 1")
 
 
 def _sample_latent(n: int, k: int, manifold: str, gen: torch.Generator) -> torch.Tensor:
@@ -98,7 +98,7 @@ class PCABasis(NamedTuple):
         """Project ``x`` (N, ...) on the components and map back; same shape and dtype."""
         flat = x.reshape(len(x), -1).double() - self.mean
         if flat.shape[1] != len(self.mean):
-            raise DimensionError(f"x has {flat.shape[1]} features per sample, the PCA basis "
+            raise WorkbenchError(f"x has {flat.shape[1]} features per sample, the PCA basis "
                                  f"was fitted on {len(self.mean)}")
         projected = flat @ self.components @ self.components.T + self.mean
         return projected.to(x.dtype).reshape(x.shape)
@@ -109,7 +109,7 @@ def fit_pca(x_train: torch.Tensor, n_components: int) -> PCABasis:
     flat = x_train.reshape(len(x_train), -1).double()
     features = flat.shape[1]
     if not 1 <= n_components <= features:
-        raise DimensionError(f"n_components={n_components} out of range: must lie in [1, {features}]")
+        raise WorkbenchError(f"n_components={n_components} out of range: must lie in [1, {features}]")
     mean = flat.mean(dim=0)
     centered = flat - mean
     _, vectors = torch.linalg.eigh(centered.T @ centered)

@@ -14,11 +14,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def map_on_cores(function: Callable[[T], R], jobs: list[T], device: torch.device) -> list[R]:
+def map_on_cores(function: Callable[[T], R], jobs: list[T], device: torch.device,
+                 spread: bool = True) -> list[R]:
     """``[function(job) for job in jobs]``, on a multi-core CPU in one single-threaded worker
-    per core. On a GPU (which jobs would only crowd) and on one core, the jobs run in turn."""
+    per core. On a GPU (which jobs would only crowd), on one core and when not ``spread``, the
+    jobs run in turn (each with all of torch's threads)."""
     threads = torch.get_num_threads()
-    if device.type != "cpu" or threads < 2 or len(jobs) < 2:
+    if not spread or device.type != "cpu" or threads < 2 or len(jobs) < 2:
         return [function(job) for job in jobs]
     try:
         with ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:

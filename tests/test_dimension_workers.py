@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from analysis.dimension.cores import RowSchedule, map_on_cores
+from analysis.dimension.knn.workers import RowSchedule, map_on_cores
 
 
 def test_map_on_cores_keeps_order_and_the_thread_setting():

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.dimension import DimensionError, estimate_dimension
-from analysis.dimension.synthetic import fit_pca, manifold_task, pca_project
+from analysis.dimension import estimate_dimension
+from analysis.errors import WorkbenchError
+from analysis.data.synthetic import fit_pca, manifold_task, pca_project
 from analysis.dimension.validation import validation_table
 
 
@@ -50,7 +51,7 @@ def test_train_and_test_share_labelling():
                                             ({"latent_dimension": 2, "num_classes": 1}, "num_classes"),
                                             ({"latent_dimension": 2, "manifold": "torus"}, "manifold")])
 def test_task_bad_arguments(kwargs, message):
-    with pytest.raises(DimensionError, match=message):
+    with pytest.raises(WorkbenchError, match=message):
         manifold_task(**kwargs)
 
 
@@ -70,7 +71,7 @@ def test_pca_project_keeps_shape_and_matches_numpy_svd():
 
 
 def test_pca_bad_component_count():
-    with pytest.raises(DimensionError, match="n_components"):
+    with pytest.raises(WorkbenchError, match="n_components"):
         fit_pca(torch.zeros(10, 4), 5)
 
 

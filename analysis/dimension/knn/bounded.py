@@ -18,7 +18,7 @@ a lower bound that costs ``p + 1`` instead of ``D`` dimensions per pair.
    of ``i``; any other point is provably farther than ``i``'s k-th neighbour.
 4. Exact step: per block of queries, the union of their candidates is filtered by a finer
    bound (``fine_dimensions`` coordinates), then screened in full dimension, and the k
-   nearest chosen and measured in float64 by ``screen.select_nearest``.
+   nearest chosen and measured in float64 by ``screening.select_nearest``.
 
 The result equals the brute-force search exactly; only the amount of work differs. Filtering
 with a distance that lower-bounds the true one in a reduced space, so that nothing is wrongly
@@ -33,12 +33,12 @@ from itertools import accumulate
 
 import torch
 
-from .cores import RowSchedule, map_on_cores
-from .entries import entries_within
-from .screen import ScreenedPoints, select_nearest
+from .clusters import SEED, order_by_clusters
+from .screening import ScreenedPoints, select_nearest
+from .tiles import entries_within
+from .workers import RowSchedule, map_on_cores
 
 COVARIANCE_SAMPLE = 16384
-SEED = 0
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,10 @@ class Layout:
     upper_blocks: int = 10
     tile_rows: int = 1024  # on a GPU, multiples of 8 take the fast path of entries_below
     kmeans_iterations: int = 3
+    spread_over_cores: bool = True  # on a multi-core CPU, one single-threaded worker per core
 
 
 DEFAULT_LAYOUT = Layout()
-
-
-def use_bounded_search(n: int, dim: int, k: int, layout: Layout = DEFAULT_LAYOUT) -> bool:
-    """Worth it only for many points in many dimensions with few neighbours each (on
-    Fashion-MNIST it overtakes the brute-force search between 6,000 and 12,000 points)."""
-    return n >= 8 * layout.tile_rows and dim > 2 * layout.fine_dimensions and k < layout.cluster_size // 4
 
 
 class BoundedSearch:
@@ -71,9 +66,9 @@ class BoundedSearch:
         self.k, self.n, self.layout = k, len(x64), layout
         centred = x64 - x64.mean(dim=0)
         coarse, fine = bound_coordinates(centred, layout.coarse_dimensions, layout.fine_dimensions)
-        coarse32 = coarse.float()
-        clusters = kmeans(coarse32, max(1, self.n // layout.cluster_size), layout.kmeans_iterations)
-        self.order, self.block = _layout(coarse32, clusters, layout)
+        self.order, self.block = order_by_clusters(coarse.float(), max(1, self.n // layout.cluster_size),
+                                                   layout.query_block, layout.kmeans_iterations,
+                                                   layout.spread_over_cores)
         self.full = ScreenedPoints(x64[self.order], labels=self.order)
         self.coarse = ScreenedPoints(coarse[self.order])
         self.fine = ScreenedPoints(fine[self.order])
@@ -106,7 +101,8 @@ class BoundedSearch:
         nearest = distances.topk(min(len(blocks), max(self.layout.upper_blocks, enough)), largest=False)
         jobs = [[blocks[b] for b in by_distance] for by_distance in nearest.indices.tolist()]
         upper = torch.empty(self.n, dtype=torch.float64, device=points.device)
-        for queries, bound in map_on_cores(self._upper_bound, jobs, points.device):
+        spread = self.layout.spread_over_cores
+        for queries, bound in map_on_cores(self._upper_bound, jobs, points.device, spread):
             upper[queries] = bound
         return upper
 
@@ -129,8 +125,8 @@ class BoundedSearch:
         self.tiles = [slice(a, min(a + self.layout.tile_rows, self.n)) for a in starts]
         self.pending: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in self.tiles]
         schedule = RowSchedule(len(self.tiles))
-        map_on_cores(lambda _: self._work(schedule, d2, nearest), list(range(torch.get_num_threads())),
-                     self.order.device)
+        workers = torch.get_num_threads() if self.layout.spread_over_cores else 1
+        map_on_cores(lambda _: self._work(schedule, d2, nearest), list(range(workers)), self.order.device)
 
     def _work(self, schedule: RowSchedule, d2: torch.Tensor, nearest: torch.Tensor) -> None:
         """One worker: tasks from ``schedule`` until there are none left."""
@@ -184,24 +180,6 @@ class BoundedSearch:
         return select_nearest(self.full, rows, pool[passes.any(dim=0)], self.k)
 
 
-def _layout(points: torch.Tensor, clusters: torch.Tensor,
-            layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
-    """``order`` (position -> point) sorted by cluster, and within a cluster by block, a
-    sub-cluster of about ``query_block`` points; the block number of every position."""
-    members_of = [m for m in torch.argsort(clusters, stable=True).split(torch.bincount(clusters).tolist())
-                  if len(m)]
-
-    def sub_clusters(members: torch.Tensor) -> torch.Tensor:
-        labels = kmeans(points[members], -(-len(members) // layout.query_block), layout.kmeans_iterations)
-        return torch.unique(labels, return_inverse=True)[1]  # number the non-empty ones
-
-    order, block, n_blocks = [], [], 0
-    for members, labels in zip(members_of, map_on_cores(sub_clusters, members_of, points.device)):
-        order.append(members[torch.argsort(labels, stable=True)])
-        block.append(labels.sort().values + n_blocks)
-        n_blocks += int(labels.max()) + 1
-    return torch.cat(order), torch.cat(block)
-
 
 def _round_up(limit: torch.Tensor) -> torch.Tensor:
     """float64 -> float32 without ever rounding down."""
@@ -227,23 +205,3 @@ def bound_coordinates(x64: torch.Tensor, *dimensions: int) -> list[torch.Tensor]
         rest = (squares - head[:, :p].pow(2).sum(dim=1)).clamp(min=0).sqrt()
         levels.append(torch.cat([head[:, :p], rest[:, None]], dim=1))
     return levels
-
-
-def kmeans(points: torch.Tensor, n_clusters: int, iterations: int) -> torch.Tensor:
-    """Cluster label of every point (Lloyd's algorithm from a seeded random start). Only the
-    speed of the search depends on the clusters, never its result."""
-    generator = torch.Generator(device="cpu").manual_seed(SEED)
-    start = torch.randperm(len(points), generator=generator)[:n_clusters].to(points.device)
-    centres = points[start].clone()
-    for _ in range(iterations):
-        labels = _nearest_centre(points, centres)
-        counts = torch.bincount(labels, minlength=n_clusters)
-        sums = torch.zeros_like(centres).index_add_(0, labels, points)
-        occupied = counts > 0
-        centres[occupied] = sums[occupied] / counts[occupied, None].to(points.dtype)
-    return _nearest_centre(points, centres)
-
-
-def _nearest_centre(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """argmin over c of ``||c||^2 - 2 p.c``, which orders the centres as ``||p - c||^2`` does."""
-    return torch.addmm((centres * centres).sum(dim=1), points, centres.T, alpha=-2).argmin(dim=1)

@@ -1,4 +1,4 @@
-"""Pieces shared by the experiments: pruned-weight swaps and perturbation metrics."""
+"""Measurements shared by the experiments: pruned-weight swaps, batched runs and output perturbation."""
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -1,0 +1,124 @@
+"""Every experiment's cells and tables on digits-sized configs (the contract of ``analysis.contract``)."""
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from analysis.data.config import MANIFOLD, DataConfig, ManifoldSpec
+from analysis.errors import WorkbenchError
+from analysis.executor import run_sweep
+from analysis.experiments import depth, dimension, dimension_link, experiment_modules, load, methods, bounds
+from analysis.training import fit
+from pruning import PruningError
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def cnn_config(tiny_config):
+    return replace(tiny_config, model="cnn8", hidden=None, optimizer="sgd", lr=0.02, epochs=3)
+
+
+def test_every_module_follows_the_contract():
+    for name in experiment_modules():
+        module = load(name)
+        for attribute in ("Config", "preset", "cells", "compute", "tables", "TABLES"):
+            assert hasattr(module, attribute), f"{name} lacks {attribute}"
+        assert isinstance(module.Config.GRID, tuple)
+        config = module.preset("smoke", "digits", (0,))
+        assert module.cells(config) and all(cell.experiment == name for cell in module.cells(config))
+
+
+def test_depth_rows(tiny_config, digits_split):
+    model, _ = fit(tiny_config, digits_split, CPU, progress=False)
+    config = depth.Config(tiny_config, sparsities=(0.0, 0.9))
+    x, y = digits_split.x_test, digits_split.y_test
+    dense = pd.DataFrame(depth.depth_rows(model, 0, 0.0, config, x, y))
+    assert (dense["mean_perturbation"] == 0).all() and (dense["accuracy_drop"] == 0).all()
+    first = pd.DataFrame(depth.depth_rows(model, 0, 0.9, config, x, y, model_key="k"))
+    onward, alone = first[first["mode"] == "onward"], first[first["mode"] == "alone"]
+    assert onward["layers_pruned"].item() == 2 and alone["layers_pruned"].item() == 1
+    assert (first["remaining_depth"] == 2).all()
+    assert onward["mean_perturbation"].item() > alone["mean_perturbation"].item() > 0
+    again = pd.DataFrame(depth.depth_rows(model, 0, 0.9, config, x, y, model_key="k"))  # from the memo
+    pd.testing.assert_frame_equal(first, again)
+    last = pd.DataFrame(depth.depth_rows(model, 1, 0.9, config, x, y))  # last hidden layer: both modes coincide
+    assert last["accuracy"].nunique() == 1
+
+
+def test_depth_sweep_is_deterministic(cnn_config, runtime, tmp_path):
+    config = depth.Config(cnn_config, seeds=(0, 1), sparsities=(0.0, 0.8), eval_size=200)
+    table = run_sweep("depth", config, runtime)["depth"]
+    assert len(table) == 2 * 8 * 2 * 2  # seeds x hidden layers x sparsities x modes
+    assert table.groupby("layer")["remaining_depth"].first().sort_values().tolist() == list(range(1, 9))
+    again = run_sweep("depth", config, replace(runtime, cache=tmp_path / "fresh"))["depth"]
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_configs_reject_bad_grids(tiny_config):
+    with pytest.raises(PruningError, match="sparsity must lie in"):
+        depth.Config(tiny_config, sparsities=(0.5, 1.0))
+    with pytest.raises(WorkbenchError, match="seeds: 0 is given twice"):
+        depth.Config(tiny_config, seeds=(0, 0))
+    with pytest.raises(WorkbenchError, match="unknown pruning method"):
+        methods.Config((tiny_config,), methods=("magic",))
+
+
+def test_methods_tables(tiny_config, runtime):
+    config = methods.Config((tiny_config,), methods=("threshold", "lobs"), seeds=(0,), sparsities=(0.5, 0.9),
+                            prune_samples=500, eval_size=200, retrain_sparsities=(0.9,),
+                            retrain=methods.RetrainConfig(max_epochs=2, tolerance=0.01, eval_every=5))
+    tables = run_sweep("methods", config, runtime)
+    accuracy, retraining, timing = tables["methods_accuracy"], tables["methods_retraining"], tables["pruning_time"]
+    assert len(accuracy) == 2 * 3 * 2  # methods x targets x sparsities
+    assert set(accuracy["target"]) == {"hidden 1", "hidden 2", methods.TOGETHER}
+    together = accuracy[accuracy["target"] == methods.TOGETHER].set_index(["method", "sparsity"])
+    assert (together["accuracy"] <= together["base_accuracy"] + 0.02).all()
+    assert together.loc[("lobs", 0.9), "accuracy"] > together.loc[("threshold", 0.9), "accuracy"]
+    assert (accuracy["representation_change"] > 0).all()
+    assert set(retraining["method"]) == {"threshold", "lobs"} and (retraining["sparsity"] == 0.9).all()
+    for _, curve in retraining.groupby("method"):
+        assert curve["curve_step"].iloc[0] == 0 and curve["curve_time_s"].is_monotonic_increasing
+    assert set(timing["layer"]) == {"hidden 1", "hidden 2"} and (timing["count"] == 2).all()
+
+
+def test_bounds_table(cnn_config, runtime):
+    config = bounds.Config((cnn_config,), seeds=(0,), sparsities=(0.5,), eval_size=16, onward=True)
+    table = run_sweep("bounds", config, runtime)["bounds"]
+    sound = table[~table["is_estimate"]]
+    assert (sound["violations"] == 0).all() and (sound["median_ratio"] >= 1 - 1e-9).all()
+    assert set(table["mode"]) == {"alone", "onward"} and table["layer_index"].nunique() == 9
+
+
+def test_dimension_tables(runtime, tmp_path):
+    config = dimension.Config(("digits",), samples=None, mle_neighbors=(5, 10), per_class=False, n_bootstrap=5,
+                              estimators=("mle", "twonn"), validation_points=200)
+    tables = run_sweep("dimension", config, runtime)
+    data = tables["dimension_datasets"]
+    assert set(zip(data["method"], data["k"].fillna(0))) == {("mle", 5), ("mle", 10), ("twonn", 0)}
+    assert ((data["value"] > 3) & (data["value"] < 40)).all() and (data["ci_low"] <= data["ci_high"]).all()
+    validation = tables["dimension_validation"]
+    assert set(validation["estimator"]) == {"mle", "twonn"} and validation["manifold"].nunique() == 24
+    points = tmp_path / "points.npy"
+    rng = np.random.default_rng(0)
+    np.save(points, rng.standard_normal((400, 3)) @ rng.standard_normal((3, 20)))
+    on_file = run_sweep("dimension", dimension.preset("smoke", "digits", points=points, bootstrap=0), runtime)
+    estimates = on_file["dimension_points"].set_index("method")["value"]
+    assert abs(estimates["mle"] - 3) < 0.6 and abs(estimates["twonn"] - 3) < 0.6
+
+
+def test_dimension_link_table(tiny_config, runtime):
+    synthetic = replace(tiny_config, data=DataConfig(MANIFOLD, manifold=ManifoldSpec(2)))
+    config = dimension_link.Config(tiny_config, (5, 40), synthetic, (2, 6), synthetic_sizes=(800, 300),
+                                   seeds=(0,), sparsities=(0.0, 0.8), eval_size=300, estimate_samples=500)
+    table = run_sweep("dimension_link", config, runtime)["dimension_link"]
+    assert len(table) == 4 * 2 * 2 * 2  # levels x sparsities x hidden layers x modes
+    synthetic_rows = table[table["kind"] == "synthetic"]
+    assert (synthetic_rows["true_dimension"] == synthetic_rows["level"]).all()
+    estimated = synthetic_rows.groupby("level")["estimated_mle"].first()
+    assert estimated[2] < estimated[6]
+    pca = table[table["kind"] == "pca"].groupby("level")["estimated_mle"].first()
+    assert pca[5] < pca[40]
+    assert (table[table["sparsity"] == 0.0]["accuracy_drop"] == 0).all()

@@ -1,0 +1,61 @@
+"""Refit on a fixed support and threshold-and-refit; every method's solver on a given support."""
+import pytest
+import torch
+
+from pruning import get_method, magnitude_mask, refit
+
+from pruning_data import layer_data, relu_error
+
+METHODS = ["threshold", "threshold-refit", "feta", "nettrim", "lobs", "lobs-exact"]
+
+
+def test_linear_refit_is_the_least_squares_solution_per_row():
+    layer, inputs, outputs = layer_data(n=150, d_in=10, d_out=4)
+    mask = magnitude_mask(layer.weight, 0.6)
+    result = refit(layer, mask, inputs, outputs, relu=False)
+    x = torch.cat([inputs, torch.ones(150, 1)], 1).double()
+    for row in range(4):
+        kept = torch.cat([mask[row], torch.tensor([True])])
+        solution = torch.linalg.lstsq(x[:, kept], outputs[:, row].double()[:, None]).solution[:, 0]
+        got = torch.cat([result.weight[row], result.bias[row:row + 1]]).double()[kept]
+        torch.testing.assert_close(got, solution, rtol=1e-3, atol=1e-4)
+    assert torch.equal(result.mask, mask) and torch.all(result.weight[~mask] == 0)
+
+
+def relu_aware_loss(inputs, outputs, weight, bias):
+    p = torch.addmm(bias, inputs, weight.T)
+    return float(torch.where(outputs > 0, p - outputs, p.clamp_min(0)).pow(2).sum())
+
+
+def test_relu_aware_refit_lowers_its_loss_below_least_squares_and_converges():
+    layer, inputs, outputs = layer_data(n=400, d_in=16, d_out=6, seed=3)
+    mask = magnitude_mask(layer.weight, 0.75)
+    plain = refit(layer, mask, inputs, outputs, relu=False)
+    aware = refit(layer, mask, inputs, outputs, relu=True)
+    assert aware.info["converged"] and aware.info["iterations"] > 0
+    assert relu_aware_loss(inputs, outputs, aware.weight, aware.bias) < 0.95 * relu_aware_loss(
+        inputs, outputs, plain.weight, plain.bias)
+    assert relu_error(inputs, outputs, aware.weight, aware.bias) < relu_error(
+        inputs, outputs, plain.weight, plain.bias)
+
+
+def test_threshold_refit_keeps_the_threshold_support_and_beats_it():
+    layer, inputs, outputs = layer_data(n=300, d_in=16, d_out=6)
+    thresholded = get_method("threshold").prune(layer, inputs, outputs, 0.8)
+    refitted = get_method("threshold-refit").prune(layer, inputs, outputs, 0.8)
+    assert torch.equal(refitted.mask, thresholded.mask)
+    assert relu_error(inputs, outputs, refitted.weight, refitted.bias) < 0.7 * relu_error(
+        inputs, outputs, thresholded.weight, thresholded.bias)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_method_solves_on_a_given_support(name):
+    layer, inputs, outputs = layer_data(n=200, d_in=12, d_out=5, seed=1)
+    support = magnitude_mask(layer.weight, 0.7)
+    result = get_method(name).prune(layer, inputs, outputs, 0.0, mask=support)
+    assert torch.equal(result.mask, support)
+    assert torch.all(result.weight[~support] == 0)
+    assert result.info["sparsity"] >= 0.7 - 1e-9
+    if name != "threshold":  # a solver on thresholding's support beats plain thresholding
+        assert relu_error(inputs, outputs, result.weight, result.bias) < relu_error(
+            inputs, outputs, layer.weight.detach() * support, layer.bias.detach())
