@@ -1,4 +1,4 @@
-"""Measurements shared by the experiments: pruned-weight swaps, batched runs and output perturbation."""
+"""Measurements shared by the experiments: pruned-weight swaps and the output perturbation."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -27,12 +27,6 @@ def sequential_position(model: nn.Sequential, layer: nn.Module) -> int:
         if module is layer:
             return position
     raise ValueError(f"layer {layer} is not a direct child of the model")
-
-
-@torch.no_grad()
-def run_batched(module: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    module.eval()
-    return torch.cat([module(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def output_metrics(logits: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor) -> dict:

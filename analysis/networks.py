@@ -4,12 +4,13 @@ A checkpoint's key is the hash of the training config (which holds the data conf
 the digest of the dataset files, so a network trained on other data is never reused. A
 lock per checkpoint makes a concurrent run wait for the first to finish training and load
 its result. Each process keeps the last network it used, so the cells of one sweep that
-share a network load it once.
+share a network load it once, and ``derived`` keeps what the cells compute from it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -68,6 +69,21 @@ def _load_or_train(config: TrainConfig, path: Path, runtime: Runtime, device: to
         save_torch(path, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                           "config": config_dict(config), "metrics": metrics})
     return TrainedModel(model, config, metrics, split, path.stem)
+
+
+_DERIVED: dict[str, dict] = {}
+
+
+def derived(network_key: str, what: tuple, make: Callable[[], Any]) -> Any:
+    """A value computed from one trained network (its activations, a float64 copy, a dimension estimate),
+    kept while the cells of that network run in this process; ``network_key`` is ``TrainedModel.key``."""
+    if network_key not in _DERIVED:
+        _DERIVED.clear()
+        _DERIVED[network_key] = {}
+    memo = _DERIVED[network_key]
+    if what not in memo:
+        memo[what] = make()
+    return memo[what]
 
 
 def with_seed(config: TrainConfig, seed: int) -> TrainConfig:

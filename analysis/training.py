@@ -102,7 +102,8 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Logits of ``model`` on ``x`` in eval mode, batched, on the model's device."""
     model.eval()
-    device = next(model.parameters()).device
+    parameter = next(model.parameters(), None)
+    device = x.device if parameter is None else parameter.device
     return torch.cat([model(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
 
 

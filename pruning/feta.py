@@ -24,7 +24,11 @@ moves lam until the non-zeros match the target, then steps on all N samples with
 frozen (the Gram there comes from ``gram_samples`` rows; a step that raises F is undone
 and the metric doubled). The result is projected onto the exact target by keeping the
 largest weights (top-k), and the kept weights and bias are re-fitted on all samples
-(the same steps with lam = 0 on the support).
+(the same steps with lam = 0 on the support). Each phase at fixed lam runs until the
+relative change of ``F`` falls below ``tol`` (``info['converged']``); ``info['objective']`` is
+the final ``F`` on the support (lam = 0). With a fixed support (``prune(..., mask=M)``) only
+the refit on ``M`` runs. Where no relu follows (an output layer) the softplus is replaced
+by the identity, so ``F`` is a plain lasso.
 """
 from __future__ import annotations
 
@@ -119,8 +123,9 @@ def _lasso_step(grad, start, metric: _Metric, thresholds, free, iterations: int,
 class _Layer:
     """The standardised problem: data, thresholds and free entries of ``[v c]``."""
 
-    def __init__(self, inputs, target, std: Standardiser, t: float, free: torch.Tensor) -> None:
-        self.inputs, self.target, self.std, self.t = inputs, target, std, t
+    def __init__(self, inputs, target, std: Standardiser, t: float, free: torch.Tensor,
+                 relu: bool = True) -> None:
+        self.inputs, self.target, self.std, self.t, self.relu = inputs, target, std, t, relu
         self.thresholds = torch.cat([1.0 / std.sd, torch.zeros(1, dtype=std.sd.dtype, device=std.sd.device)])
         self.free = free
 
@@ -128,10 +133,14 @@ class _Layer:
         """Return F at ``aug``, the gradient of the DCA subproblem there, and ``z``."""
         x, y, t = self.inputs, self.target, self.t
         z = self.std.forward(x, aug[:, :-1], aug[:, -1])
-        sig = torch.sigmoid(t * z)
-        soft = softplus_t(z, t)
+        if self.relu:
+            sig = torch.sigmoid(t * z)
+            soft = softplus_t(z, t)
+            anchor = sig if anchor_z is None else torch.sigmoid(t * anchor_z)
+        else:  # no relu follows: the identity link, a plain lasso (h = 0)
+            sig = anchor = 1.0
+            soft = z
         loss = float(F.mse_loss(soft, y, reduction="sum")) / x.shape[0]
-        anchor = sig if anchor_z is None else torch.sigmoid(t * anchor_z)
         grad_v, grad_c = self.std.backward(x, (2.0 / x.shape[0]) * (soft * sig - y * anchor))
         return loss, torch.cat([grad_v, grad_c[:, None]], 1), z
 
@@ -218,6 +227,7 @@ class FeTa(LayerPruner):
         A step that raises F is undone and the metric doubled (the Gram may come from a
         subsample), so F never increases. Returns (aug, F, steps, converged).
         """
+        metric.scale = 1.0  # a scale doubled by float noise near an optimum must not slow later phases
         loss, grad, _ = layer.evaluate(aug)
         objective = loss + lam * layer.l1(aug)
         floor = 1e-6 * float(layer.target.pow(2).sum()) / layer.target.shape[0]
@@ -230,6 +240,7 @@ class FeTa(LayerPruner):
                 continue
             change = (objective - new_objective) / max(abs(objective), floor, 1e-30)
             aug, grad, objective = candidate, candidate_grad, new_objective
+            metric.scale = max(1.0, metric.scale / 2)
             if change < self.tol:
                 return aug, objective, step, True
         return aug, objective, self.max_rounds, False
@@ -244,19 +255,19 @@ class FeTa(LayerPruner):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).to(x.device)
         gram_rows = x[order[:self.gram_samples]] if self.gram_samples < n else x
         metric = _Metric(std, gram_rows)
-        full = _Layer(x, y, std, self.t, free)
+        full = _Layer(x, y, std, self.t, free, problem.relu)
         info = {"t": self.t, "lam": self.lam, "rounds": 0, "converged": True}
         if fixed is None and keep > 0:
             lam = self.lam
             if lam is None:
                 lam = self._initial_lam(aug, full, metric, numel - keep)
                 rows = order[:min(self.search_samples, n)]
-                search = _Layer(x[rows], y[rows], std, self.t, free)
+                search = _Layer(x[rows], y[rows], std, self.t, free, problem.relu)
                 search_metric = _Metric(std, x[rows]) if rows.numel() < gram_rows.shape[0] else metric
                 aug, lam = self._search(search, search_metric, aug, free, lam, keep)
             aug, objective, rounds, converged = self._converge(full, metric, aug, free, lam)
             info.update(lam=lam, objective_at_lam=objective, rounds=rounds, converged=converged)
-        mask = fixed if fixed is not None else keep_largest(aug[:, :-1] / std.sd, keep)
+        mask = fixed if fixed is not None else keep_largest(aug[:, :-1] / std.sd, keep, tiebreak=problem.weight)
         support = _free_entries(std, mask)
         aug, objective, rounds, converged = self._converge(full, metric, aug * support, support, 0.0)
         weight, bias = std.from_standard(aug[:, :-1], aug[:, -1])

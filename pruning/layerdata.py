@@ -143,11 +143,19 @@ def top_k_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     return keep_largest(weight, weight.numel() - int(round(sparsity * weight.numel())))
 
 
-def keep_largest(scores: torch.Tensor, keep: int, allowed: torch.Tensor | None = None) -> torch.Tensor:
-    """Mask of the ``keep`` largest ``scores`` among the ``allowed`` entries (stable ties)."""
+def keep_largest(scores: torch.Tensor, keep: int, allowed: torch.Tensor | None = None,
+                 tiebreak: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask of the ``keep`` largest ``|scores|`` among the ``allowed`` entries.
+
+    Ties (e.g. the exact zeros of a sparse solution with fewer non-zeros than ``keep``) go to
+    the larger ``|tiebreak|``, then to the earlier position.
+    """
     scores = scores.abs() if allowed is None else scores.abs().masked_fill(~allowed, -1.0)
     flat = scores.reshape(-1)
+    order = torch.arange(flat.numel(), device=flat.device)
+    if tiebreak is not None:
+        order = torch.sort(tiebreak.abs().reshape(-1), descending=True, stable=True).indices
+    order = order[torch.sort(flat[order], descending=True, stable=True).indices]
     mask = torch.zeros_like(flat, dtype=torch.bool)
-    if keep > 0:
-        mask[torch.sort(flat, descending=True, stable=True).indices[:keep]] = True
+    mask[order[:max(keep, 0)]] = True
     return mask.reshape(scores.shape)

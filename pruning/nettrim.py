@@ -22,7 +22,10 @@ Target sparsity (``NetTrim.prune``): bisection on log eps (warm-started ADMM) fo
 smallest eps whose solution has at most the target number of non-zeros, then exact
 top-k on that solution and a re-fit: ADMM on the same constraint with the support fixed
 and no l1 term (a feasibility problem), so the kept weights are not shrunk. With a fixed
-support (``prune(..., mask=M)``) every ADMM solve is restricted to ``M``.
+support (``prune(..., mask=M)``) both ADMM solves are restricted to ``M`` and, instead of
+the bisection, eps is twice the relative error (on Omega) of the relu-aware refit on ``M``
+(``refit``): near that error the feasible set on ``M`` is empty or a point, where ADMM
+crawls.
 
 Convergence: every ADMM solve stops when its relative primal and dual residuals fall below
 ``tol`` (for ADMM the objective of an infeasible iterate says nothing, so the residuals are
@@ -39,6 +42,7 @@ from torch import nn
 
 from .base import LayerPruner, Solution, count_to_prune, register
 from .layerdata import PATCH_ROWS, LayerProblem, keep_largest, soft_threshold
+from .refit import refit_problem
 
 _CHECK_EVERY = 10
 
@@ -167,7 +171,9 @@ class NetTrim(LayerPruner):
         options = dict(relu=relu, rho=rho, c=self.c, max_iterations=self.max_iterations, tol=self.tol,
                        support=fixed, factor=self._factor(x))
         solves: list[NetTrimResult] = []
-        chosen, eps = self._search(x, y, (problem.weight, problem.bias), keep, options, solves)
+        start = (problem.weight * (1 if fixed is None else fixed), problem.bias)
+        eps = self.eps if fixed is None else 2 * self._refit_error(problem, fixed)
+        chosen, eps = self._search(x, y, start, keep, eps, options, solves)
         allowed = fixed if fixed is not None else torch.ones_like(chosen.weight, dtype=torch.bool)
         mask = keep_largest(chosen.weight, keep, allowed)
         refit = nettrim_admm(x, y, eps, start=chosen.state, penalise=False, **dict(options, support=mask))
@@ -184,11 +190,19 @@ class NetTrim(LayerPruner):
         gram.diagonal().add_(self.c)
         return torch.linalg.cholesky(gram).to(x.dtype)
 
-    def _search(self, x, y, start, keep: int, options: dict, solves: list):
+    @staticmethod
+    def _refit_error(problem: LayerProblem, mask: torch.Tensor) -> float:
+        fit = refit_problem(problem, mask)
+        z = torch.addmm(fit.bias, problem.inputs, fit.weight.T)
+        y = problem.target
+        error = (z - y) * (y > 0) if problem.relu else z - y
+        return max(float(error.norm()) / max(float(y.norm()), 1e-30), 1e-6)
+
+    def _search(self, x, y, start, keep: int, eps: float | None, options: dict, solves: list):
         """Bisection on log eps for the smallest eps with at most ``keep`` non-zeros."""
-        if self.eps is not None:
-            solves.append(nettrim_admm(x, y, self.eps, start=start, **options))
-            return solves[-1], self.eps
+        if eps is not None:
+            solves.append(nettrim_admm(x, y, eps, start=start, **options))
+            return solves[-1], eps
         low, high = (math.log(e) for e in self.eps_range)
         state, chosen, eps = start, None, math.exp(high)
         for _ in range(self.search_steps):

@@ -107,18 +107,22 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     assert first.returncode == 0, first.stderr
     tables = {p.stem: pd.read_parquet(p) for p in results.glob("*.parquet")}
     assert set(tables) == {"depth", "methods_accuracy", "methods_retraining", "pruning_time", "bounds",
-                           "dimension_datasets", "dimension_validation", "dimension_link"}
+                           "bounds_depth_profile", "bounds_certificates", "bounds_differential", "bounds_correlations",
+                           "dimension_datasets", "dimension_validation", "dimension_link", "generalization"}
     depth = tables["depth"]
     assert set(depth["mode"]) == {"alone", "onward"} and depth["seed"].nunique() == 2
     assert depth["layer"].nunique() == 8 and (depth["dataset"] == "fashion-mnist").all()
-    onward_90 = depth[(depth["mode"] == "onward") & (depth["sparsity"] == 0.9)].groupby("remaining_depth")
-    assert onward_90["accuracy_drop"].mean().iloc[-1] > onward_90["accuracy_drop"].mean().iloc[0]
+    assert (depth[depth["sparsity"] == 0.0]["accuracy_drop"] == 0).all()
     accuracy = tables["methods_accuracy"]
     assert set(accuracy["method"]) == {"threshold", "feta", "nettrim", "lobs"}
     assert accuracy["accuracy"].between(0, 1).all() and (accuracy["pruning_time_s"] > 0).all()
     assert (tables["methods_retraining"]["sparsity"] == 0.9).all()
     sound = tables["bounds"][~tables["bounds"]["is_estimate"]]
-    assert (sound["violations"] == 0).all()
+    assert (sound["violations"] == 0).all() and (tables["bounds_differential"]["violations"] == 0).all()
+    profile = tables["bounds_depth_profile"]
+    assert (profile["per_sample_bound"] >= profile["measured"] * (1 - 1e-9)).all()
+    assert (tables["bounds_certificates"]["accuracy_lower_bound"] <= tables["bounds_certificates"]["accuracy"]).all()
+    assert (tables["generalization"]["k"] > 0).all()
     dims = tables["dimension_datasets"]
     assert ((dims["value"] > 5) & (dims["value"] < 40)).all()
     assert set(tables["dimension_link"]["kind"]) == {"pca", "synthetic"}
@@ -127,7 +131,8 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     index = json.loads((figures / "index.json").read_text())
     for name in ("depth_accuracy_vs_sparsity", "depth_degradation_vs_depth", "methods_accuracy_vs_sparsity",
                  "methods_total_time", "bounds_vs_depth", "dimension_estimator_validation",
-                 "dimension_drop_vs_dimension"):
+                 "dimension_drop_vs_dimension", "bounds_depth_profile", "bounds_differential",
+                 "generalization_bound_vs_dimension"):
         assert name in index and (figures / f"{name}.png").stat().st_size > 1000
     checkpoints = {p: p.stat().st_mtime_ns for p in (results / "cache" / "models").glob("*.pt")}
     second = run_cli(*args, cwd=folder)  # everything cached: same numbers, nothing retrained

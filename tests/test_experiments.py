@@ -85,11 +85,24 @@ def test_methods_tables(tiny_config, runtime):
 
 
 def test_bounds_table(cnn_config, runtime):
-    config = bounds.Config((cnn_config,), seeds=(0,), sparsities=(0.5,), eval_size=16, onward=True)
-    table = run_sweep("bounds", config, runtime)["bounds"]
+    config = bounds.Config((cnn_config,), seeds=(0,), sparsities=(0.5,), eval_size=16, certificate_size=200,
+                           eps_values=(0.0, 1 / 255), differential_size=4)
+    tables = run_sweep("bounds", config, runtime)
+    table = tables["bounds"]
     sound = table[~table["is_estimate"]]
     assert (sound["violations"] == 0).all() and (sound["median_ratio"] >= 1 - 1e-9).all()
     assert set(table["mode"]) == {"alone", "onward"} and table["layer_index"].nunique() == 9
+    profile = tables["bounds_depth_profile"]
+    assert len(profile) == 2 * 9 and (profile["per_sample_bound"] >= profile["measured"] * (1 - 1e-9)).all()
+    certificates = tables["bounds_certificates"]
+    assert (certificates["accuracy_lower_bound"] <= certificates["accuracy"]).all()
+    assert (certificates["quantile_upper_bound"] >= certificates["quantile"]).all()
+    differential = tables["bounds_differential"]
+    assert (differential["violations"] == 0).all() and len(differential) == 9 * 2
+    at_zero = differential[differential["eps"] == 0.0]
+    assert np.allclose(at_zero["mean_bound"], at_zero["mean_measured"], rtol=1e-6)
+    assert set(tables["bounds_correlations"]["against"]) >= {"depth_profile.per_sample_bound",
+                                                            "certificates.quantile_upper_bound"}
 
 
 def test_dimension_tables(runtime, tmp_path):
@@ -122,3 +135,19 @@ def test_dimension_link_table(tiny_config, runtime):
     pca = table[table["kind"] == "pca"].groupby("level")["estimated_mle"].first()
     assert pca[5] < pca[40]
     assert (table[table["sparsity"] == 0.0]["accuracy_drop"] == 0).all()
+
+
+def test_generalization_table(tiny_config, runtime):
+    from analysis.experiments import generalization
+
+    network = replace(tiny_config, data=DataConfig(MANIFOLD, manifold=ManifoldSpec(2)))
+    config = generalization.Config(network, (2, 6), synthetic_sizes=(800, 300), seeds=(0,), sparsities=(0.0, 0.9),
+                                   estimate_samples=500, n_bootstrap=3, covering_samples=300)
+    table = run_sweep("generalization", config, runtime)["generalization"]
+    assert len(table) == 2 * 2 * 2  # dimensions x sparsities x margin kinds
+    assert (table["k_low"] <= table["k"]).all() and (table["k"] <= table["k_high"]).all()
+    quantile = table[table["margin"] == "quantile"].set_index(["level", "sparsity"])
+    assert (quantile["bound_before"] > 0).all() and (quantile["covering_constant"] > 0).all()
+    assert quantile.loc[(6, 0.0), "bound_before"] > quantile.loc[(2, 0.0), "bound_before"]
+    dense = table[table["sparsity"] == 0.0]
+    assert (dense["margin_before"] == dense["margin_after"]).all() and (dense["accuracy_drop"] == 0).all()

@@ -31,7 +31,11 @@ with S specification rows costs S x (multiply-adds of the modules passed backwar
 after the first pruned layer (``v`` and ``d`` carry coefficients). Per target and sample it
 goes back only as far as ``flops_per_sample`` allows and concretises there on the interval
 boxes (the region may be empty: intervals only). Coefficients are processed in chunks of at
-most ``MEMORY_ELEMENTS`` numbers. Total work <= (relu layers + 1) x ``flops_per_sample`` x N.
+most ``MEMORY_ELEMENTS`` numbers (the relaxations' temporaries make the peak about 60 times
+that, ~1 GB). Total work <= (relu layers + 1) x ``flops_per_sample`` x N. The default budget
+back-substitutes every fully connected layer of the 784-100-100-10 net to the input, but only
+the output of LeNet-5 and the 8-layer CNN: their conv-layer relu inputs keep interval bounds,
+which are loose (refining them all costs ~2e10 multiply-adds per sample on LeNet-5).
 """
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ from .network import PRUNABLE, check_inputs, check_network, forward_all, pruned_
 from .propagation import backward_affine, backward_cost
 
 DEFAULT_FLOPS_PER_SAMPLE = 2e8
-MEMORY_ELEMENTS = 2 ** 22
+MEMORY_ELEMENTS = 2 ** 21
 
 
 def differential_bounds(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: torch.Tensor,
@@ -65,10 +69,9 @@ def differential_bounds(model: nn.Sequential, pruned: Mapping[int, torch.Tensor]
     actual = forward_all(modules, centre)
     if actual[-1].ndim != 2 or actual[-1].shape[1] < 2:
         raise TheoryError(f"network output must have shape (N, K) with K >= 2 classes, got {tuple(actual[-1].shape)}")
-    boxes = _twin_boxes(modules, weights, lo, hi, first, flops_per_sample)
-    classes = actual[-1].argmax(1)
-    result = _output_bounds(modules, weights, boxes, classes, first, flops_per_sample)
-    with torch.no_grad():
+    with torch.no_grad():  # the model's parameters require grad; no graph is wanted here
+        boxes = _twin_boxes(modules, weights, lo, hi, first, flops_per_sample)
+        result = _output_bounds(modules, weights, boxes, actual[-1].argmax(1), first, flops_per_sample)
         measured = (run_from(modules, first, actual[first], weights) - actual[-1]).norm(dim=1)
     result["measured"] = measured
     result["bound"] = torch.maximum(result["difference_lower"].abs(), result["difference_upper"].abs()).norm(dim=1)
@@ -98,8 +101,8 @@ def differential_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor]
         best = gap(centre)
     generator = torch.Generator().manual_seed(seed)
     for restart in range(restarts if eps > 0 else 0):
-        x = centre if restart == 0 else lo + (hi - lo) * torch.rand(centre.shape, generator=generator,
-                                                                     dtype=centre.dtype)
+        uniform = torch.rand(centre.shape, generator=generator, dtype=centre.dtype).to(centre.device)
+        x = centre if restart == 0 else lo + (hi - lo) * uniform
         for step in range(steps):
             x = x.detach().requires_grad_(True)
             value = gap(x)
@@ -176,42 +179,43 @@ def _region_start(modules, boxes, target: int, rows: int, first: int, budget: fl
 
 
 def _refine(modules, weights, boxes: list[TwinBox], target: int, first: int, budget: float) -> TwinBox:
-    """Tighten the box at ``target`` by back-substitution for the units unstable in either network."""
+    """Tighten the box at ``target`` by back-substitution for the units unstable in either network.
+
+    Each sample gets its own units (padded to the largest count in the batch).
+    """
     box = boxes[target]
-    unstable = ((box.v_lo < 0) & (box.v_hi > 0)) | ((box.p_lo < 0) & (box.p_hi > 0))
-    units = unstable.flatten(1).any(0).nonzero().squeeze(1)
+    unstable = (((box.v_lo < 0) & (box.v_hi > 0)) | ((box.p_lo < 0) & (box.p_hi > 0))).flatten(1)
+    counts = unstable.sum(1)
+    rows = int(counts.max())
     live = target > first  # d is zero up to the first pruned layer
     per_unit = 6 if live else 2
-    start = _region_start(modules, boxes, target, per_unit * len(units), first, budget)
-    if len(units) == 0 or start == target:
+    start = _region_start(modules, boxes, target, per_unit * rows, first, budget)
+    if rows == 0 or start == target:
         return box
-    batch, size = box.v_lo.shape[0], box.v_lo[0].numel()
+    batch, size = unstable.shape
+    order = unstable.to(torch.uint8).argsort(dim=1, descending=True, stable=True)[:, :rows]
+    valid = torch.arange(rows, device=counts.device) < counts.unsqueeze(1)
     flat = [t.flatten(1).clone() for t in (box.v_lo, box.v_hi, box.d_lo, box.d_hi, box.p_lo, box.p_hi)]
     widest = max(b.v_lo[0].numel() for b in boxes[start:target + 1])
     chunk = max(1, MEMORY_ELEMENTS // (batch * widest * per_unit))
-    for part in units.split(chunk):
-        eye = torch.zeros(len(part), size, dtype=box.v_lo.dtype)
-        eye[torch.arange(len(part)), part] = 1.0
+    for index, ok in zip(order.split(chunk, dim=1), valid.split(chunk, dim=1)):
+        eye = box.v_lo.new_zeros(batch, index.shape[1], size).scatter_(2, index.unsqueeze(-1),
+                                                                         ok.unsqueeze(-1).to(box.v_lo.dtype))
         none = torch.zeros_like(eye)
-        coef_v = torch.cat([eye, -eye, none, none, eye, -eye] if live else [eye, -eye])
-        coef_d = torch.cat([none, none, eye, -eye, eye, -eye]) if live else None
-        upper = _upper_bounds(modules, weights, boxes, start, target, _batched(coef_v, box, batch),
-                              None if coef_d is None else _batched(coef_d, box, batch), first)
-        for k, values in enumerate(upper.split(len(part), dim=1)):
-            side, which = divmod(k, 2)  # even k: upper bound of +q; odd k: upper bound of -q
-            lo_t, hi_t = flat[2 * side], flat[2 * side + 1]
-            if which == 0:
-                hi_t[:, part] = torch.minimum(hi_t[:, part], values)
-            else:
-                lo_t[:, part] = torch.maximum(lo_t[:, part], -values)
+        coef_v = torch.cat([eye, -eye, none, none, eye, -eye] if live else [eye, -eye], dim=1)
+        coef_d = torch.cat([none, none, eye, -eye, eye, -eye], dim=1) if live else None
+        shape = (batch, coef_v.shape[1], *box.v_lo.shape[1:])
+        upper = _upper_bounds(modules, weights, boxes, start, target, coef_v.view(shape),
+                              None if coef_d is None else coef_d.view(shape), first)
+        for k, values in enumerate(upper.split(index.shape[1], dim=1)):
+            side, negated = divmod(k, 2)  # the upper bound of +q (k even) or of -q (k odd)
+            bound = flat[2 * side + 1 - negated]
+            old = bound.gather(1, index)
+            new = torch.maximum(old, -values) if negated else torch.minimum(old, values)
+            bound.scatter_(1, index, torch.where(ok, new, old))
     if not live:
         flat[4], flat[5] = flat[0], flat[1]
-    shape = box.v_lo.shape
-    return TwinBox(*(t.reshape(shape) for t in flat)).tightened()
-
-
-def _batched(coef: torch.Tensor, box: TwinBox, batch: int) -> torch.Tensor:
-    return coef.reshape(1, coef.shape[0], *box.v_lo.shape[1:]).expand(batch, *([-1] * (box.v_lo.ndim))).contiguous()
+    return TwinBox(*(t.reshape(box.v_lo.shape) for t in flat)).tightened()
 
 
 def _transpose(module: nn.Module, weight: torch.Tensor, coef: torch.Tensor, in_shape) -> torch.Tensor:
@@ -263,7 +267,7 @@ def _output_bounds(modules, weights, boxes, classes, first, budget) -> dict[str,
     """Box of ``d`` at the output and lower bounds of both networks' class-c margins."""
     out = boxes[-1]
     batch, k = out.v_lo.shape
-    eye = torch.eye(k, dtype=out.v_lo.dtype).expand(batch, k, k)
+    eye = torch.eye(k, dtype=out.v_lo.dtype, device=out.v_lo.device).expand(batch, k, k)
     margin = -(nn.functional.one_hot(classes, k).to(eye.dtype).unsqueeze(1) - eye)  # -(e_c - e_j) per row j
     none = torch.zeros_like(eye)
     coef_v = torch.cat([none, none, margin, margin], dim=1)

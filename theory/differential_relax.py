@@ -20,7 +20,8 @@ output by an upper plane in ``(v, d)``, choosing per unit and specification the 
   ``max(d, 0)`` (above) and ``min(d, 0)`` (below) over ``[d_lo, d_hi]``, or for max-pooling
   ``min_i d_i <= g <= max_i d_i`` (a single dominant ``d_i``, else a constant).
 
-"Tighter" is the smaller maximum of the plane over the unit's box (a heuristic; both are sound).
+Twin is used where both units are stable; elsewhere the plane with the smaller maximum over
+the unit's box (a heuristic; both are sound).
 Max-pooling must be non-overlapping (kernel == stride, no padding, dilation 1).
 """
 from __future__ import annotations
@@ -140,6 +141,10 @@ class Relaxation(NamedTuple):
     lo_slope: torch.Tensor
     lo_icpt: torch.Tensor
 
+    def exact(self) -> torch.Tensor:
+        """(B, 1, U): where the upper and lower planes coincide (the unit is stable)."""
+        return (self.up_slope == self.lo_slope).all(-1) & (self.up_icpt == self.lo_icpt)
+
     def term(self, coef: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Upper plane of ``coef * h(z)`` for coefficients (B, S, U): slopes (B, S, U, T), constants (B, S, U)."""
         positive = coef >= 0
@@ -177,7 +182,7 @@ def maxpool_relaxation(lo: torch.Tensor, hi: torch.Tensor, kernel: int) -> Relax
     lo_w, hi_w = windows(lo, kernel), windows(hi, kernel)
     best, index = lo_w.max(-1)
     others = hi_w.scatter(-1, index.unsqueeze(-1), -torch.inf).amax(-1)
-    dominant = best >= others - 0.05
+    dominant = best >= others
     pick = _one_hot(index, lo_w.shape[-1], lo.dtype)
     up = pick * dominant.unsqueeze(-1)
     up_icpt = torch.where(dominant, 0.0, hi_w.amax(-1))
@@ -227,8 +232,9 @@ def backward_nonlinear(module: nn.Module, box: TwinBox, coef_v: torch.Tensor,
     unit_box = tuple(t.unsqueeze(1) for t in (split((box.v_lo + box.v_hi) / 2), split((box.v_hi - box.v_lo) / 2),
                                               split((box.d_lo + box.d_hi) / 2), split((box.d_hi - box.d_lo) / 2)))
     twin_slope_v, twin_const, diff_const = twin_v + twin_p, twin_vc + twin_pc, diff_vc + diff_gc
-    use_twin = _plane_max(twin_slope_v, twin_p, twin_const, unit_box) <= _plane_max(diff_v, diff_g, diff_const,
-                                                                                     unit_box)
+    exact = rel_v.exact() & rel_p.exact()  # both units stable: twin is exact
+    use_twin = exact | (_plane_max(twin_slope_v, twin_p, twin_const, unit_box)
+                        <= _plane_max(diff_v, diff_g, diff_const, unit_box))
     slope_v = torch.where(use_twin.unsqueeze(-1), twin_slope_v, diff_v)
     slope_d = torch.where(use_twin.unsqueeze(-1), twin_p, diff_g)
     const = torch.where(use_twin, twin_const, diff_const).sum(-1)

@@ -6,7 +6,10 @@ the per-point statistics (local MLE, TwoNN ratio) are resampled, with neighbours
 the full data: that is the bootstrap over points of a mean-type estimator and needs one kNN.
 Other estimators are refitted on each resample with repeated draws dropped, because a
 duplicated point has a zero neighbour distance and drives kNN estimates to 0; such a
-resample holds about 63% of the distinct points, so its interval is somewhat wide.
+resample holds about 63% of the distinct points, so its interval is somewhat wide. The draws
+are made before any work, and if one of them holds fewer distinct points than such an
+estimator needs (points files of 21-33 rows, with k = 20), the request is refused with a
+clear error rather than run with a shrunken k that would change what is estimated.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from types import ModuleType
 
 _HERE = Path(__file__).parent
 # Order of ``hardthresh reproduce`` and of the README's tables.
-ORDER = ("depth", "methods", "bounds", "dimension", "dimension_link")
+ORDER = ("depth", "methods", "bounds", "dimension", "dimension_link", "generalization")
 
 
 @lru_cache(maxsize=None)

@@ -17,12 +17,12 @@ from pruning import check_sparsity, hard_threshold
 from pruning.layers import hidden_layers, prunable_layers
 
 from ..contract import Cell, check_unique
-from ..measures import output_metrics, run_batched, sequential_position, swapped_weights
+from ..measures import output_metrics, sequential_position, swapped_weights
 from ..models import MODEL_NAMES, layer_names
-from ..networks import trained_network, with_seed
+from ..networks import derived, trained_network, with_seed
 from ..presets import preset_training, sparsity_grid, pick
 from ..runtime import Runtime
-from ..training import TrainConfig
+from ..training import TrainConfig, predict
 
 MODES = ("alone", "onward")
 TABLES = ("depth",)
@@ -76,24 +76,8 @@ def compute(cell: Cell, runtime: Runtime) -> list[dict]:
     return [{"dataset": config.train.data.label, "model": config.train.model, **row} for row in rows]
 
 
-_MEMO: dict[str, dict] = {}
-
-
-def _memo(model_key: str) -> dict:
-    """Values derived from one trained network (its unpruned activations, its thresholded weights),
-    kept while the cells of that network run in this process."""
-    if model_key not in _MEMO:
-        _MEMO.clear()
-        _MEMO[model_key] = {}
-    return _MEMO[model_key]
-
-
-def _remembered(memo: dict | None, key: tuple, make):
-    if memo is None:
-        return make()
-    if key not in memo:
-        memo[key] = make()
-    return memo[key]
+def _remembered(model_key: str, what: tuple, make):
+    return derived(model_key, what, make) if model_key else make()
 
 
 def depth_rows(model: torch.nn.Sequential, layer_index: int, sparsity: float, config: Config,
@@ -106,19 +90,18 @@ def depth_rows(model: torch.nn.Sequential, layer_index: int, sparsity: float, co
     layers = _layers(model, config)
     name, layer = layers[layer_index]
     position = sequential_position(model, layer)
-    memo = _memo(model_key) if model_key else None
-    hidden = _remembered(memo, ("hidden", position, len(x)), lambda: run_batched(model[:position], x))
-    reference = _remembered(memo, ("reference", position, len(x)), lambda: run_batched(model[position:], hidden))
+    hidden = _remembered(model_key, ("hidden", position, len(x)), lambda: predict(model[:position], x))
+    reference = _remembered(model_key, ("reference", position, len(x)), lambda: predict(model[position:], hidden))
     suffix = model[position:]
     total = len(prunable_layers(model))
     base_accuracy = (reference.argmax(1) == y).float().mean().item()
     rows = []
     for mode in MODES:
         targets = [layer] if mode == "alone" else [m for _, m in layers[layer_index:]]
-        pruned = {m: _remembered(memo, ("pruned", id(m), sparsity), lambda m=m: hard_threshold(m.weight.data, sparsity))
-                  for m in targets}
+        pruned = {m: _remembered(model_key, ("pruned", id(m), sparsity),
+                                 lambda m=m: hard_threshold(m.weight.data, sparsity)) for m in targets}
         with swapped_weights(pruned):
-            logits = run_batched(suffix, hidden)
+            logits = predict(suffix, hidden)
         metrics = output_metrics(logits, reference, y)
         rows.append({"layer_index": layer_index, "remaining_depth": total - 1 - layer_index, "mode": mode,
                      "layers_pruned": len(targets), "base_accuracy": base_accuracy, **metrics,

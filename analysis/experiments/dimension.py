@@ -7,7 +7,7 @@ with ``--points FILE``, one cell per estimator on that file. Tables: ``dimension
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -80,17 +80,17 @@ def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None, points
     if bootstrap is not None:
         changes["n_bootstrap"] = bootstrap
     if points is not None:
-        changes.update(points=points_file(points), estimators=ESTIMATORS, n_bootstrap=10 if bootstrap is None
-                       else bootstrap)
-    from dataclasses import replace
+        changes.update(estimators=ESTIMATORS, n_bootstrap=10 if bootstrap is None else bootstrap)
+        changes["points"] = points_file(points, changes["n_bootstrap"], changes["seed"])
     return replace(config, **changes)
 
 
-def points_file(path: Path) -> PointsFile:
-    """Read and check the file now, before any work, and record its digest."""
+def points_file(path: Path, n_bootstrap: int, seed: int) -> PointsFile:
+    """Read the file and run every estimator's checks now, before any work; record its digest."""
+    from ..dimension import check_estimation
     from ..dimension.points import read_points
 
-    read_points(path)
+    check_estimation(read_points(path), ESTIMATORS, n_bootstrap=n_bootstrap, seed=seed, data_name=str(path))
     return PointsFile(str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()[:16])
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import pandas as pd
-import torch
 
 from pruning import check_sparsity
 
@@ -26,7 +25,7 @@ from ..data.config import MANIFOLD, DataConfig, ManifoldSpec
 from ..dimension import estimate_dimension
 from ..errors import WorkbenchError
 from ..models import layer_names
-from ..networks import trained_network
+from ..networks import derived, trained_network
 from ..presets import pick, preset_training
 from ..runtime import Runtime
 from ..training import TrainConfig
@@ -91,18 +90,15 @@ def cells(config: Config) -> list[Cell]:
             for kind, level in levels for seed in config.seeds for sparsity in config.sparsities]
 
 
-_ESTIMATES: dict[str, dict] = {}
-
-
 def estimates(trained, config: Config, seed: int, device: str) -> dict:
     """MLE and TwoNN of the training inputs, kept for the other sparsities of the same network."""
-    if trained.key not in _ESTIMATES:
+    def make():
         x = trained.split.x_train[:config.estimate_samples]
         points = x.reshape(len(x), -1)
         mle = estimate_dimension(points, "mle", n_neighbors=config.estimate_neighbors, seed=seed, device=device)
         twonn = estimate_dimension(points, "twonn", seed=seed, device=device)
-        _ESTIMATES[trained.key] = {"estimated_mle": mle.value, "estimated_twonn": twonn.value}
-    return _ESTIMATES[trained.key]
+        return {"estimated_mle": mle.value, "estimated_twonn": twonn.value}
+    return derived(trained.key, ("estimates",), make)
 
 
 def compute(cell: Cell, runtime: Runtime) -> list[dict]:

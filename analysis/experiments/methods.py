@@ -131,7 +131,8 @@ def retraining_rows(pruned, trained, network: dict, config: Config, x, y) -> lis
 
 def tables(config: Config, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     part = {name: rows[rows["table"] == name].dropna(axis=1, how="all")
-            .drop(columns=["table", "retrain"], errors="ignore").reset_index(drop=True) for name in TABLES[:2]}
+            .drop(columns=["table", "retrain"], errors="ignore").reset_index(drop=True).infer_objects()
+            for name in TABLES[:2]}
     part["pruning_time"] = pruning_time_table(part["methods_accuracy"])
     return part
 

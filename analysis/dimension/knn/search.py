@@ -17,7 +17,10 @@ from .brute import brute_force_knn
 SEARCHES = ("auto", "brute", "bounded")
 CPU_MEMORY_BYTES = 256 * 2**20
 DEVICE_MEMORY_SHARE = 4  # on a GPU, a tile of screened distances may use 1/4 of the free memory
-BOUNDED_FROM_POINTS = 8192  # on a CPU; measured by benchmarks/bench_knn.py (see the README)
+# On a CPU, from benchmarks/bench_knn.py (Fashion-MNIST, k = 20, 2 shared cores), brute force's
+# time over the bounded search's: 0.3-0.6 at 2,000-3,000 points, 1.1-1.2 at 4,000-6,000 (within
+# the noise), 2.2-2.3 at 8,000 and 16,000.
+BOUNDED_FROM_POINTS = 8192
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
