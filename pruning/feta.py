@@ -36,7 +36,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .base import LayerPruner, Solution, count_to_prune, register
 from .layerdata import PATCH_ROWS, LayerProblem, Standardiser, keep_largest, soft_threshold

@@ -14,7 +14,7 @@
   makes a layer act on standardised inputs. It leaves every loss unchanged and, because
   biases are not penalised, turns ``lam ||u||_1`` into the weighted ``lam sum_q |v_q| / sd_q``
   (a diagonal preconditioner for first-order solvers).
-* ``soft_threshold`` and ``top_k_mask`` (the final exact-sparsity projection).
+* ``soft_threshold`` and ``keep_largest`` (the final exact-sparsity projection).
 """
 from __future__ import annotations
 
@@ -98,11 +98,6 @@ def layer_problem(layer: nn.Module, inputs: torch.Tensor | None, outputs: torch.
     return LayerProblem(weight.clone(), bias.clone(), inputs.contiguous(), outputs.contiguous(), relu)
 
 
-def output_bias(layer: nn.Module, bias: torch.Tensor) -> torch.Tensor | None:
-    """The bias to return: None for a bias-free layer (its bias must stay absent)."""
-    return None if layer.bias is None else bias.to(layer.bias.dtype)
-
-
 class Standardiser:
     """Exact reparametrisation of ``z = x W^T + b`` on standardised inputs ``(x - mean) / sd``."""
 
@@ -136,11 +131,6 @@ class Standardiser:
 def soft_threshold(values: torch.Tensor, threshold: torch.Tensor | float) -> torch.Tensor:
     """Proximal operator of ``threshold * |.|``: ``sign(v) max(|v| - threshold, 0)``."""
     return values.sign() * (values.abs() - threshold).clamp_min(0)
-
-
-def top_k_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """Keep the ``numel - round(s numel)`` largest-magnitude entries (exact count, stable ties)."""
-    return keep_largest(weight, weight.numel() - int(round(sparsity * weight.numel())))
 
 
 def keep_largest(scores: torch.Tensor, keep: int, allowed: torch.Tensor | None = None,

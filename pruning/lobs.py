@@ -25,7 +25,6 @@ A Hessian that stays singular (``damping=0`` on rank-deficient inputs) raises Pr
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .base import LayerPruner, PruningError, Solution, count_to_prune, register
 from .layerdata import PATCH_ROWS, LayerProblem

@@ -8,6 +8,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analysis.cli import main
 
@@ -140,3 +142,25 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     pd.testing.assert_frame_equal(depth, pd.read_parquet(results / "depth.parquet"))
     assert {p: p.stat().st_mtime_ns for p in (results / "cache" / "models").glob("*.pt")} == checkpoints
     assert sorted(p.name for p in folder.iterdir()) == ["figures", "results"]
+
+
+MALFORMED = st.one_of(
+    st.just(np.zeros((0, 5))), st.just(np.arange(7.0)), st.just(np.ones((40, 3)) * (1 + 1j)),
+    st.builds(lambda n, d: np.full((n, d), np.nan), st.integers(1, 40), st.integers(1, 6)),
+    st.builds(lambda n: np.ones((n, 3)), st.integers(1, 300)),  # all duplicates
+    st.builds(lambda n: np.random.default_rng(n).random((n, 4)), st.integers(1, 20)),  # too few points
+    st.builds(lambda n: np.where(np.arange(4 * n).reshape(n, 4) % 5 == 0, np.inf, 1.0), st.integers(2, 50)),
+    st.just(np.array([["a", "b"], ["c", "d"]])),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(points=MALFORMED)
+def test_malformed_points_files_fail_before_any_work(tmp_path, capsys, points):
+    path = tmp_path / "points.npy"
+    np.save(path, points)
+    assert main(["dimension", "--points", str(path), "--preset", "smoke", "--no-progress",
+                 "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hardthresh: error:") and "\n" not in err and str(path) in err
+    assert not (tmp_path / "results" / "cache" / "cells").exists()

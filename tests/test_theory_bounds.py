@@ -13,6 +13,8 @@ from theory import (TheoryError, accuracy, certified_accuracy, interval_certifie
 from theory.network import check_network, forward_all
 from theory.perturbation import _residual_output
 from theory.propagation import propagate
+from pruning import hard_threshold
+from pruning.layers import prunable_layers
 
 RELATIVE = 1e-6
 
@@ -59,14 +61,11 @@ def random_networks(draw):
 
 
 def prunable(model):
-    return [m for m in model if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return [module for _, module in prunable_layers(model)]
 
 
 def magnitude_pruned(weight, sparsity):
-    count = int(round(sparsity * weight.numel()))
-    keep = torch.ones(weight.numel(), dtype=torch.bool)
-    keep[weight.detach().abs().flatten().argsort()[:count]] = False
-    return weight.detach() * keep.view_as(weight)
+    return hard_threshold(weight.detach(), sparsity)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

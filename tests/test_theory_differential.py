@@ -11,19 +11,18 @@ from torch import nn
 import theory.differential as differential
 from theory import TheoryError
 from theory.differential import differential_attack, differential_bounds
+from pruning import hard_threshold
+from pruning.layers import prunable_layers
 
 SLACK = 1e-9  # relative; float64 rounding only
 
 
 def prunable(model):
-    return [m for m in model if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return [module for _, module in prunable_layers(model)]
 
 
 def magnitude_pruned(weight, sparsity):
-    count = int(round(sparsity * weight.numel()))
-    keep = torch.ones(weight.numel(), dtype=torch.bool)
-    keep[weight.detach().abs().flatten().argsort()[:count]] = False
-    return weight.detach() * keep.view_as(weight)
+    return hard_threshold(weight.detach(), sparsity)
 
 
 def conv_stack(draw, side):

@@ -27,6 +27,13 @@ from ..runtime import Runtime
 from ..training import TrainConfig, evaluate
 
 DEFAULT_METHODS = ("threshold", "feta", "nettrim", "lobs")
+# Iteration caps for the smoke and quick presets. Converged FeTa and Net-Trim take minutes per layer
+# on 2 CPU cores (issue 14's speed work), so these presets stop them early; each row records whether
+# every layer's solver converged. The paper preset runs them to convergence.
+SOLVER_BUDGETS = {
+    "smoke": {"feta": {"max_rounds": 10}, "nettrim": {"search_steps": 4, "max_iterations": 100}},
+    "quick": {"feta": {"max_rounds": 20}, "nettrim": {"search_steps": 5, "max_iterations": 300}},
+}
 TOGETHER = "all hidden"
 TABLES = ("methods_accuracy", "methods_retraining", "pruning_time")
 
@@ -64,9 +71,11 @@ def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None) -> Con
     return pick(
         name,
         smoke=lambda: Config(networks[:1], seeds=seeds or (0,), sparsities=(0.5, 0.9), prune_samples=1000,
-                             eval_size=1000, retrain=RetrainConfig(max_epochs=1.0, tolerance=0.01, eval_every=5)),
+                             eval_size=1000, retrain=RetrainConfig(max_epochs=1.0, tolerance=0.01, eval_every=5),
+                             method_options=SOLVER_BUDGETS["smoke"]),
         quick=lambda: Config(networks, seeds=seeds or (0, 1), sparsities=(0.5, 0.75, 0.9), prune_samples=3000,
-                             eval_size=5000, retrain=RetrainConfig(max_epochs=5.0, tolerance=0.01, eval_every=10)),
+                             eval_size=5000, retrain=RetrainConfig(max_epochs=5.0, tolerance=0.01, eval_every=10),
+                             method_options=SOLVER_BUDGETS["quick"]),
         paper=lambda: Config(networks, methods=DEFAULT_METHODS + ("lobs-exact",), seeds=seeds or (0, 1, 2),
                              retrain_sparsities=(0.8, 0.9, 0.95),
                              retrain=RetrainConfig(max_epochs=10.0, tolerance=0.01, eval_every=20)))
@@ -107,7 +116,8 @@ def compute(cell: Cell, runtime: Runtime) -> list[dict]:
     pruned = prune_network(trained.model, layers, cell["method"], cell["sparsity"], samples,
                            **config.method_options.get(cell["method"], {}))
     network = {"model": trained.config.model, "dataset": trained.config.data.label, "layers": ",".join(layers),
-               "base_accuracy": base, "pruning_time_s": pruned.pruning_time_s}
+               "base_accuracy": base, "pruning_time_s": pruned.pruning_time_s,
+               "converged": all(info.get("converged", True) for info in pruned.infos.values())}
     rows = []
     if cell["sparsity"] in config.sparsities:
         reference = last_hidden_representation(trained.model, x)

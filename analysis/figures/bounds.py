@@ -19,18 +19,24 @@ def _network(table: pd.DataFrame) -> pd.Series:
     return table["model"] + " / " + table["dataset"]
 
 
+def _by_depth(data: pd.DataFrame, y: str, hue: str, ylabel: str):
+    """One log-scale panel per network and mode, ``y`` against the remaining depth, a line per ``hue``."""
+    grid = sns.relplot(data=data, x="remaining_depth", y=y, hue=hue, style=hue, col="mode", row="network",
+                       kind="line", markers=True, errorbar="sd", height=3.2, aspect=1.2,
+                       facet_kws={"sharex": False, "sharey": False})
+    grid.set(yscale="log")
+    grid.set_titles("{row_name}, layer pruned {col_name}")
+    grid.set_axis_labels("remaining depth after the pruned layer", ylabel)
+    return grid
+
+
 def bounds_vs_depth(table: pd.DataFrame, out_dir: Path, source: str, sparsity: float = 0.5) -> list[Path]:
     apply_style()
     chosen = table[np.isclose(table["sparsity"], sparsity)]
     measured = (chosen.drop_duplicates(["model", "dataset", "seed", "layer", "mode"])
                 .assign(bound="measured", mean_bound=lambda d: d["mean_measured"]))
     data = pd.concat([chosen, measured], ignore_index=True).assign(network=lambda d: _network(d))
-    grid = sns.relplot(data=data, x="remaining_depth", y="mean_bound", hue="bound", style="bound", col="mode",
-                       row="network", kind="line", markers=True, errorbar="sd", height=3.2, aspect=1.2,
-                       facet_kws={"sharex": False, "sharey": False})
-    grid.set(yscale="log")
-    grid.set_titles("{row_name}, layer pruned {col_name}")
-    grid.set_axis_labels("remaining depth after the pruned layer", "mean ||f~(x) - f(x)|| (log)")
+    grid = _by_depth(data, "mean_bound", "bound", "mean ||f~(x) - f(x)|| (log)")
     caption = (f"Bounds on the output perturbation from hard thresholding at sparsity {sparsity:g}, one layer "
                f"alone (left) or with every layer after it ('onward', the paper's claim 3; right), against the "
                f"depth remaining after it, beside the measured perturbation (mean over test samples; bands over "
@@ -43,12 +49,7 @@ def profile_factors(table: pd.DataFrame, out_dir: Path, source: str, sparsity: f
     chosen = table[np.isclose(table["sparsity"], sparsity)].assign(network=lambda d: _network(d))
     data = chosen.melt(id_vars=["network", "mode", "remaining_depth", "seed"], value_vars=list(FACTORS),
                        var_name="factor", value_name="value")
-    grid = sns.relplot(data=data, x="remaining_depth", y="value", hue="factor", style="factor", col="mode",
-                       row="network", kind="line", markers=True, errorbar="sd", height=3.2, aspect=1.2,
-                       facet_kws={"sharex": False, "sharey": False})
-    grid.set(yscale="log")
-    grid.set_titles("{row_name}, layer pruned {col_name}")
-    grid.set_axis_labels("remaining depth after the pruned layer", "factor (log)")
+    grid = _by_depth(data, "value", "factor", "factor (log)")
     caption = (f"The depth profile at sparsity {sparsity:g}: measured change = residual ||R h|| x gain, and the "
                f"sound per-sample bound = measured x looseness; the tail Lipschitz product drives the bound. "
                f"Whichever factor rises with remaining depth carries the growth.")
