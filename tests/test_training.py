@@ -145,3 +145,14 @@ def test_device_choice():
     for bad in ("tpu", "cpu:junk", "auto:1"):
         with pytest.raises(WorkbenchError, match="unknown device"):
             resolve_device(bad)
+
+
+def test_manifold_parameters_are_part_of_the_checkpoint_key(runtime):
+    from analysis.data.config import MANIFOLD, ManifoldSpec
+
+    def config(**spec):
+        return TrainConfig(data=DataConfig(MANIFOLD, manifold=ManifoldSpec(4, **spec)), hidden=(8,))
+
+    keys = {checkpoint_path(config(**spec), runtime) for spec in
+            ({}, {"n_train": 500}, {"n_test": 100}, {"ambient_dimension": 100}, {"seed": 1})}
+    assert len(keys) == 5
