@@ -22,5 +22,10 @@ class Runtime:
     download: bool = True
     progress: bool = True
 
+    def __post_init__(self):
+        object.__setattr__(self, "cache", Path(self.cache))
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", Path(self.data_dir))
+
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
