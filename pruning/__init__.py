@@ -1,5 +1,5 @@
 """Layer-wise pruning methods behind one interface and a registry, and network pruning."""
-from . import feta, lobs, nettrim, refit  # noqa: F401  (importing registers every method)
+from . import feta, lobs, nettrim  # noqa: F401  (importing registers them; refit below registers its own)
 from .base import (LayerPruner, PruneResult, PruningError, available_methods, check_sparsity,
                    count_to_prune, get_method, register)
 from .capture import LayerActivations, capture_activations, capture_cascade

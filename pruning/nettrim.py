@@ -38,7 +38,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from .base import LayerPruner, Solution, count_to_prune, register
 from .layerdata import PATCH_ROWS, LayerProblem, keep_largest, soft_threshold
