@@ -64,6 +64,12 @@ class DataConfig:
         return self.dataset + (f"-pca{self.pca_components}" if self.pca_components else "")
 
 
+def manifold_data(latent_dimension: int, ambient_dimension: int, sizes: tuple[int, int], seed: int) -> DataConfig:
+    """The data config of a synthetic task on a k-manifold (``sizes`` = training and test points)."""
+    n_train, n_test = sizes
+    return DataConfig(MANIFOLD, manifold=ManifoldSpec(latent_dimension, ambient_dimension, n_train, n_test, seed=seed))
+
+
 def content_digest(data: DataConfig, data_dir: Path | None, download: bool) -> str:
     """Digest of the files behind ``data`` ('generated' for the synthetic manifold, built from the spec)."""
     from . import dataset_digest

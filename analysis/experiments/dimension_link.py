@@ -21,7 +21,7 @@ import pandas as pd
 from pruning import check_sparsity
 
 from ..contract import Cell, check_unique
-from ..data.config import MANIFOLD, DataConfig, ManifoldSpec
+from ..data.config import MANIFOLD, DataConfig, ManifoldSpec, manifold_data
 from ..dimension import estimate_dimension
 from ..errors import WorkbenchError
 from ..models import layer_names
@@ -79,9 +79,8 @@ def network(config: Config, kind: str, level: int, seed: int) -> TrainConfig:
     """The training config of one dimension level: its data config carries the projection or manifold."""
     if kind == "pca":
         return replace(config.pca_network, seed=seed, data=replace(config.pca_network.data, pca_components=level))
-    n_train, n_test = config.synthetic_sizes
-    spec = ManifoldSpec(level, config.ambient_dimension, n_train, n_test, seed=seed)
-    return replace(config.synthetic_network, seed=seed, data=DataConfig(MANIFOLD, manifold=spec))
+    data = manifold_data(level, config.ambient_dimension, config.synthetic_sizes, seed)
+    return replace(config.synthetic_network, seed=seed, data=data)
 
 
 def cells(config: Config) -> list[Cell]:

@@ -26,7 +26,7 @@ from pruning.layers import prunable_layers
 from theory import covering_numbers, logit_margin, network_lipschitz, pruned_generalization_bounds
 
 from ..contract import Cell, check_unique
-from ..data.config import MANIFOLD, DataConfig, ManifoldSpec
+from ..data.config import MANIFOLD, DataConfig, ManifoldSpec, manifold_data
 from ..dimension import estimate_dimension
 from ..errors import WorkbenchError
 from ..measures import swapped_weights
@@ -76,9 +76,8 @@ def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None) -> Con
 
 def network(config: Config, k: int, seed: int) -> TrainConfig:
     """The network trained on the k-manifold task (the same as ``dimension_link``'s, so it is cached once)."""
-    n_train, n_test = config.synthetic_sizes
-    spec = ManifoldSpec(k, config.ambient_dimension, n_train, n_test, seed=seed)
-    return replace(config.network, seed=seed, data=DataConfig(MANIFOLD, manifold=spec))
+    data = manifold_data(k, config.ambient_dimension, config.synthetic_sizes, seed)
+    return replace(config.network, seed=seed, data=data)
 
 
 def cells(config: Config) -> list[Cell]:
