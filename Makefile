@@ -24,8 +24,11 @@ data:
 		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
 	fi
 
+# The default run also regenerates the README's results block from figures/REPORT.md.
 reproduce: $(STAMP) data
 	$(VENV)/bin/hardthresh reproduce --preset $(PRESET) --dataset $(DATASET)
+	@if [ "$(PRESET)/$(DATASET)" = "quick/fashion-mnist" ]; then \
+		$(VENV)/bin/hardthresh report --readme README.md; fi
 
 test: $(STAMP) data
 	$(PY) -m pytest -m "not slow" -q

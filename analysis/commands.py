@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Callable
 
 from .errors import WorkbenchError
@@ -99,12 +100,26 @@ def figures(args: argparse.Namespace) -> None:
         raise WorkbenchError(f"no result tables in {args.results}; run an experiment (or 'reproduce') first")
 
 
+def report(args: argparse.Namespace) -> None:
+    """The reproduction report (FIGURES/REPORT.md) from the stored result tables."""
+    from .report import write_report
+    from .store import ensure_writable_dir
+
+    if not any(args.results.glob("*.parquet")):
+        raise WorkbenchError(f"no result tables in {args.results}; run an experiment (or 'reproduce') first")
+    readme = getattr(args, "readme", None)
+    print(f"report: {write_report(args.results, ensure_writable_dir(args.figures), readme)}")
+    if readme is not None:
+        print(f"results section: {readme}")
+
+
 def reproduce(args: argparse.Namespace) -> None:
-    """Every experiment of the preset, then every figure."""
+    """Every experiment of the preset, then every figure and the report."""
     for module in experiment_modules():
         config = load(module).preset(args.preset, args.dataset, args.seeds)
         run_experiment(module, args, config)
     figures(args)
+    report(args)
 
 
 def _model_option(default: str) -> Options:
@@ -130,5 +145,9 @@ TOOLS: dict[str, tuple[Callable, str, Callable[[], Options]]] = {
     "prune": (prune, "prune layers of a trained network with one method; write the checkpoint and its metrics",
               _prune_options),
     "figures": (figures, "draw every figure and markdown table from the stored result tables", lambda: ()),
-    "reproduce": (reproduce, "run every experiment of the preset, then draw every figure", lambda: ()),
+    "report": (report, "write the reproduction report, a verdict per claim, from the stored result tables",
+               lambda: (("--readme", dict(type=Path, default=None,
+                                          help="also replace the results block of this README")),)),
+    "reproduce": (reproduce, "run every experiment of the preset, then draw every figure and write the report",
+                  lambda: ()),
 }

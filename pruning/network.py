@@ -41,14 +41,21 @@ def _check_names(model: nn.Module, layer_names: list[str]) -> None:
 
 
 def prune_network(model: nn.Sequential, layer_names: list[str], method: str, sparsity: float,
-                  samples: torch.Tensor | None = None, cascade: bool = True, **options) -> PrunedNetwork:
+                  samples: torch.Tensor | None = None, cascade: bool = True,
+                  supports: dict[str, torch.Tensor] | None = None, **options) -> PrunedNetwork:
     """Prune ``layer_names`` of a copy of ``model`` in forward order with ``method``.
 
     ``options`` go to the method. ``samples`` (a tensor or an iterable of batches) is needed
-    by data methods. ``model`` is a flat Sequential (the relu test looks at the next child).
+    by data methods. ``supports`` maps layer names to fixed supports (True = kept): there the
+    method's solver runs on that support instead of choosing one (the support/refit ablation).
+    ``model`` is a flat Sequential (the relu test looks at the next child).
     """
     layer_names = list(layer_names)
     _check_names(model, layer_names)
+    supports = supports or {}
+    unknown = sorted(set(supports) - set(layer_names))
+    if unknown:
+        raise PruningError(f"supports: layer(s) {', '.join(map(repr, unknown))} are not among the layers pruned")
     pruner = get_method(method, **options)
     if pruner.needs_data and samples is None:
         raise PruningError(f"method {method!r} needs samples to capture layer activations")
@@ -66,7 +73,7 @@ def prune_network(model: nn.Sequential, layer_names: list[str], method: str, spa
             inputs = (capture_activations(pruned, [name], samples)[name].inputs if cascade
                       else original[name].inputs)
         result = pruner.prune(layer, inputs, outputs, sparsity, relu=followed_by_relu(pruned, name),
-                              layer_name=name)
+                              layer_name=name, mask=supports.get(name))
         with torch.no_grad():
             if result.bias is not None:
                 layer.bias.copy_(result.bias)

@@ -108,7 +108,7 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     results, figures = folder / "results", folder / "figures"
     assert first.returncode == 0, first.stderr
     tables = {p.stem: pd.read_parquet(p) for p in results.glob("*.parquet")}
-    assert set(tables) == {"depth", "methods_accuracy", "methods_retraining", "pruning_time", "bounds",
+    assert set(tables) >= {"depth", "methods_accuracy", "methods_retraining", "pruning_time", "methods_ablation", "bounds",
                            "bounds_depth_profile", "bounds_certificates", "bounds_differential", "bounds_correlations",
                            "dimension_datasets", "dimension_validation", "dimension_link", "generalization"}
     depth = tables["depth"]
@@ -116,7 +116,8 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     assert depth["layer"].nunique() == 8 and (depth["dataset"] == "fashion-mnist").all()
     assert (depth[depth["sparsity"] == 0.0]["accuracy_drop"] == 0).all()
     accuracy = tables["methods_accuracy"]
-    assert set(accuracy["method"]) == {"threshold", "feta", "nettrim", "lobs"}
+    assert set(accuracy["method"]) == {"threshold", "threshold-refit", "feta", "nettrim", "lobs"}
+    assert set(tables["methods_ablation"]["solver"]) == {"none", "refit", "feta", "nettrim", "lobs"}
     assert accuracy["accuracy"].between(0, 1).all() and (accuracy["pruning_time_s"] > 0).all()
     assert (tables["methods_retraining"]["sparsity"] == 0.9).all()
     sound = tables["bounds"][~tables["bounds"]["is_estimate"]]
@@ -131,7 +132,9 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     meta = json.loads((results / "depth.json").read_text())
     assert meta["config"]["train"]["data"]["dataset"] == "fashion-mnist"
     index = json.loads((figures / "index.json").read_text())
-    for name in ("depth_accuracy_vs_sparsity", "depth_degradation_vs_depth", "methods_accuracy_vs_sparsity",
+    report = (figures / "REPORT.md").read_text()
+    assert all(f"## Claim {claim}" in report for claim in "1234") and "**Verdict:" in report
+    for name in ("depth_accuracy_vs_sparsity", "depth_degradation_vs_depth", "methods_accuracy_vs_sparsity_fc",
                  "methods_total_time", "bounds_vs_depth", "dimension_estimator_validation",
                  "dimension_drop_vs_dimension", "bounds_depth_profile", "bounds_differential",
                  "generalization_bound_vs_dimension"):

@@ -68,7 +68,7 @@ def test_configs_reject_bad_grids(tiny_config):
 
 def test_methods_tables(tiny_config, runtime):
     config = methods.Config((tiny_config,), methods=("threshold", "lobs"), seeds=(0,), sparsities=(0.5, 0.9),
-                            prune_samples=500, eval_size=200, retrain_sparsities=(0.9,),
+                            prune_samples=500, eval_size=200, retrain_sparsities=(0.9,), ablation_sparsities=(0.9,),
                             retrain=methods.RetrainConfig(max_epochs=2, tolerance=0.01, eval_every=5))
     tables = run_sweep("methods", config, runtime)
     accuracy, retraining, timing = tables["methods_accuracy"], tables["methods_retraining"], tables["pruning_time"]
@@ -81,7 +81,24 @@ def test_methods_tables(tiny_config, runtime):
     assert set(retraining["method"]) == {"threshold", "lobs"} and (retraining["sparsity"] == 0.9).all()
     for _, curve in retraining.groupby("method"):
         assert curve["curve_step"].iloc[0] == 0 and curve["curve_time_s"].is_monotonic_increasing
-    assert set(timing["layer"]) == {"hidden 1", "hidden 2"} and (timing["count"] == 2).all()
+    assert set(timing["layer"]) == {"hidden 1", "hidden 2", methods.TOGETHER} and (timing["count"] == 2).all()
+    ablation = tables["methods_ablation"].set_index(["support", "solver"])["accuracy"]
+    assert sorted(ablation.index) == [("lobs", "lobs"), ("lobs", "refit"), ("threshold", "lobs"),
+                                      ("threshold", "none")]
+    assert ablation[("lobs", "lobs")] == together.loc[("lobs", 0.9), "accuracy"]
+    assert ablation[("threshold", "none")] == together.loc[("threshold", 0.9), "accuracy"]
+    assert ablation[("threshold", "lobs")] > ablation[("threshold", "none")]
+
+
+def test_methods_prune_conv_layers_alone_and_together(cnn_config, runtime):
+    lenet = replace(cnn_config, model="lenet5", data=DataConfig("fashion-mnist", train_size=600, val_size=100),
+                    epochs=2)
+    config = methods.Config((lenet,), methods=("threshold", "lobs"), sparsities=(0.8,), prune_samples=300,
+                            eval_size=200, retrain_sparsities=())
+    accuracy = run_sweep("methods", config, runtime)["methods_accuracy"]
+    assert set(accuracy["layers"]) == {"0", "3", "7", "0,3,7"}
+    together = accuracy[accuracy["target"] == methods.TOGETHER].set_index("method")["accuracy"]
+    assert together["lobs"] > together["threshold"]
 
 
 def test_bounds_table(cnn_config, runtime):
@@ -125,16 +142,28 @@ def test_dimension_tables(runtime, tmp_path):
 def test_dimension_link_table(tiny_config, runtime):
     synthetic = replace(tiny_config, data=DataConfig(MANIFOLD, manifold=ManifoldSpec(2)))
     config = dimension_link.Config(tiny_config, (5, 40), synthetic, (2, 6), synthetic_sizes=(800, 300),
-                                   seeds=(0,), sparsities=(0.0, 0.8), eval_size=300, estimate_samples=500)
-    table = run_sweep("dimension_link", config, runtime)["dimension_link"]
-    assert len(table) == 4 * 2 * 2 * 2  # levels x sparsities x hidden layers x modes
+                                   seeds=(0,), sparsities=(0.0, 0.8), eval_size=300, estimate_samples=500,
+                                   estimate_bootstrap=3, calibration=dimension_link.Calibration(steps=2))
+    tables = run_sweep("dimension_link", config, runtime)
+    table = tables["dimension_link"]
+    assert len(table) == 4 * 2 * 2  # levels x sparsities x modes, first layer only
+    assert (table["layer_index"] == 0).all() and set(table["mode"]) == {"alone", "onward"}
     synthetic_rows = table[table["kind"] == "synthetic"]
     assert (synthetic_rows["true_dimension"] == synthetic_rows["level"]).all()
+    assert (synthetic_rows["label_frequency"] > 0).all() and synthetic_rows["calibration_accuracy"].between(0, 1).all()
     estimated = synthetic_rows.groupby("level")["estimated_mle"].first()
     assert estimated[2] < estimated[6]
-    pca = table[table["kind"] == "pca"].groupby("level")["estimated_mle"].first()
-    assert pca[5] < pca[40]
+    assert (table["estimated_mle_low"] <= table["estimated_mle_high"]).all()
+    pca = table[table["kind"] == "pca"]
+    assert (pca["n_components"] == pca["level"]).all() and pca["label_frequency"].isna().all()
+    pca_dimension = pca.groupby("level")["estimated_mle"].first()
+    assert pca_dimension[5] < pca_dimension[40]
     assert (table[table["sparsity"] == 0.0]["accuracy_drop"] == 0).all()
+    regression = tables["dimension_link_regression"]
+    assert set(regression["kind"]) == {"pca", "synthetic"} and (regression["sparsity"] == 0.8).all()
+    assert set(regression["term"]) == {"intercept", "dimension", "base_accuracy"}
+    assert regression["n"].eq(2).all()  # two networks per kind: too few points for intervals, so NaN
+    assert regression["coef"].isna().all()
 
 
 def test_generalization_table(tiny_config, runtime):

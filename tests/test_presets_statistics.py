@@ -18,9 +18,13 @@ def test_every_preset_builds_every_experiment():
 
 def test_training_presets_and_the_ladder():
     smoke, quick, paper = (preset_training(p, "fc", "fashion-mnist") for p in ("smoke", "quick", "paper"))
-    assert smoke.data.train_size == 1000 and quick.data.train_size == 20_000 and paper.data.train_size is None
+    assert smoke.data.train_size == 1000 and smoke.patience is None
+    assert quick == paper and paper.data.train_size is None  # the default run trains the paper's networks
     assert paper.optimizer == "adam" and paper.batch_size == 300 and paper.hidden == (100, 100)
-    assert preset_training("paper", "cnn8", "cifar10").optimizer == "sgd"
+    assert paper.patience and paper.lr_decay == pytest.approx(paper.lr / paper.epochs)
+    cnn = preset_training("paper", "cnn8", "cifar10")
+    assert cnn.optimizer == "sgd" and cnn.model == "cnn8" and cnn.patience
+    assert preset_training("quick", "cnn8", "cifar10").model == "cnn8-narrow"
     assert pick("quick", smoke=lambda: 1, quick=lambda: 2, paper=lambda: 3) == 2
     assert sparsity_grid(0.25, 0.75) == (0.0, 0.25, 0.5, 0.75)
     with pytest.raises(WorkbenchError, match="unknown preset 'huge'"):

@@ -1,5 +1,7 @@
-"""Differential bounds over l-infinity balls: soundness (sampled points, PGD), eps = 0, certificates."""
+"""Differential bounds over l-infinity balls: soundness (sampled points, PGD), eps = 0, certificates,
+the zonotope transformers, and tightness on trained networks."""
 import copy
+import itertools
 import math
 
 import pytest
@@ -8,11 +10,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import theory.differential as differential
-from theory import TheoryError
-from theory.differential import differential_attack, differential_bounds
 from pruning import hard_threshold
 from pruning.layers import prunable_layers
+from theory import TheoryError, differential
+from theory.differential import differential_attack, differential_bounds
+from theory.differential_zonotope import (
+    Form,
+    TwinZonotope,
+    _plane_fit,
+    promote_boxes,
+    reduce_order,
+    support,
+)
 
 SLACK = 1e-9  # relative; float64 rounding only
 
@@ -79,12 +88,15 @@ def points_in_ball(x, eps, count, generator):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=networks(), eps=st.sampled_from([0.0, 1 / 255, 0.02, 0.1, 0.3]),
-       budget=st.sampled_from([0.0, 3e3, differential.DEFAULT_FLOPS_PER_SAMPLE]), seed=st.integers(0, 1000))
-def test_sound_against_sampled_points_attack_and_certificate(net, eps, budget, seed):
+       budget=st.sampled_from([0.0, 3e3, differential.DEFAULT_FLOPS_PER_SAMPLE]), seed=st.integers(0, 1000),
+       zonotope=st.sampled_from(["off", "tiny", "default"]))
+def test_sound_against_sampled_points_attack_and_certificate(net, eps, budget, seed, zonotope):
+    """``tiny`` leaves room for only MIN_RELAXATION_SYMBOLS relaxation symbols: order reduction and box terms."""
     model, shape, pruned = net
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(3, *shape, generator=generator, dtype=torch.float64)
-    result = differential_bounds(model, pruned, x, eps, flops_per_sample=budget)
+    result = differential_bounds(model, pruned, x, eps, flops_per_sample=budget, symbolic=zonotope != "off",
+                                 zonotope_elements=1 if zonotope == "tiny" else None)
     bound = result["bound"] * (1 + SLACK) + 1e-12
     attack = differential_attack(model, pruned, x, eps, steps=6, restarts=2, seed=seed)
     assert (attack <= bound).all() and (result["measured"] <= bound).all()
@@ -132,18 +144,98 @@ def test_unpruned_weights_give_zero_and_wider_balls_give_more():
     assert torch.equal(same["bound"], torch.zeros(8))
     pruned = {1: magnitude_pruned(prunable(model)[1].weight, 0.5)}
     bounds = [differential_bounds(model, pruned, x, eps)["bound"] for eps in (0.0, 1 / 255, 4 / 255, 0.05)]
-    assert all((small <= large * (1 + SLACK)).all() for small, large in zip(bounds, bounds[1:]))
+    assert all((small <= large * (1 + SLACK)).all() for small, large in itertools.pairwise(bounds))
 
 
 def test_back_substitution_tightens_intervals_and_chunking_changes_nothing(monkeypatch):
     model = lenet_like()
     pruned = {0: magnitude_pruned(prunable(model)[0].weight, 0.5)}
     x = torch.rand(8, 1, 10, 10, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    intervals = differential_bounds(model, pruned, x, 0.02, flops_per_sample=0)["bound"]
-    full = differential_bounds(model, pruned, x, 0.02)["bound"]
+    intervals = differential_bounds(model, pruned, x, 0.02, flops_per_sample=0, symbolic=False)["bound"]
+    full = differential_bounds(model, pruned, x, 0.02, symbolic=False)["bound"]
     assert (full <= intervals * (1 + SLACK)).all() and (full < 0.9 * intervals).any()
     monkeypatch.setattr(differential, "MEMORY_ELEMENTS", 500)
-    torch.testing.assert_close(differential_bounds(model, pruned, x, 0.02)["bound"], full, rtol=1e-12, atol=0)
+    torch.testing.assert_close(differential_bounds(model, pruned, x, 0.02, symbolic=False)["bound"], full,
+                               rtol=1e-12, atol=0)
+
+
+def test_zonotope_tightens_and_samples_are_independent():
+    """Without back-substitution the zonotope alone beats intervals by far, and adding it does not loosen
+    back-substitution; with room for every symbol the zonotope gives each sample of a batch the bound
+    it gets alone."""
+    model = lenet_like()
+    pruned = {0: magnitude_pruned(prunable(model)[0].weight, 0.5)}
+    x = torch.rand(6, 1, 10, 10, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    intervals = differential_bounds(model, pruned, x, 0.02, flops_per_sample=0, symbolic=False)["bound"]
+    zonotope = differential_bounds(model, pruned, x, 0.02, flops_per_sample=0)["bound"]
+    assert (zonotope < 0.6 * intervals).all() and (zonotope / intervals).mean() < 0.5
+    crown = differential_bounds(model, pruned, x, 0.02, symbolic=False)["bound"]
+    batch = differential_bounds(model, pruned, x, 0.02)
+    # (tighter boxes change the zonotope's greedy choices, so adding back-substitution is not monotone)
+    assert (batch["bound"] <= crown * (1 + SLACK)).all() and (batch["bound"] <= zonotope * 1.05).all()
+    # (back-substitution sizes its region by the batch's largest row count; without it, only rounding
+    # differs, which can flip a tie between two relaxations of equal width)
+    alone = torch.cat([differential_bounds(model, pruned, x[i:i + 1], 0.02, flops_per_sample=0)["bound"]
+                       for i in range(len(x))])
+    torch.testing.assert_close(alone, zonotope, rtol=0.05, atol=0)
+    assert torch.isclose(alone, zonotope, rtol=1e-9).sum() >= len(x) // 2
+
+
+def test_fewer_symbols_are_looser_but_sound(monkeypatch):
+    model = lenet_like()
+    pruned = {1: magnitude_pruned(prunable(model)[1].weight, 0.5)}
+    x = torch.rand(4, 1, 10, 10, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    rich = differential_bounds(model, pruned, x, 0.05, flops_per_sample=0)["bound"]
+    monkeypatch.setattr(differential, "MIN_RELAXATION_SYMBOLS", 0)  # input symbols only: errors in boxes
+    poor = differential_bounds(model, pruned, x, 0.05, flops_per_sample=0, zonotope_elements=1)["bound"]
+    attack = differential_attack(model, pruned, x, 0.05, steps=20, restarts=2)
+    assert (attack <= rich * (1 + SLACK)).all() and (attack <= poor * (1 + SLACK)).all()
+    assert rich.sum() < 0.9 * poor.sum()
+
+
+def random_form(generator, batch, symbols, units, box=True):
+    g = torch.randn(batch, symbols, units, generator=generator, dtype=torch.float64)
+    g = g * (torch.rand(g.shape, generator=generator, dtype=torch.float64) < 0.5)
+    r = torch.rand(batch, units, generator=generator, dtype=torch.float64) if box else torch.zeros(batch, units,
+                                                                                                   dtype=torch.float64)
+    return Form(torch.randn(batch, units, generator=generator, dtype=torch.float64), g, r)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), inputs=st.integers(0, 4), cap=st.integers(0, 12))
+def test_order_reduction_and_box_promotion_only_grow_the_set(seed, inputs, cap):
+    """Support functions (in random directions, over v and d together) never shrink: folding symbols
+    into boxes over-approximates, promoting boxes to symbols is exact."""
+    generator = torch.Generator().manual_seed(seed)
+    forms = [random_form(generator, 2, inputs + 6, 5) for _ in range(3)]
+    z = TwinZonotope((5,), *forms, inputs=inputs)
+    coef_v = torch.randn(2, 7, 5, generator=generator, dtype=torch.float64)
+    coef_d = torch.randn(2, 7, 5, generator=generator, dtype=torch.float64)
+    before = support(z, coef_v, coef_d)
+    reduced = reduce_order(z, inputs + cap)
+    assert reduced.v.g.shape[1] <= max(inputs + cap, inputs)
+    assert (support(reduced, coef_v, coef_d) >= before - 1e-12).all()
+    promoted = promote_boxes(z, inputs + 6 + cap)
+    assert (support(promoted, coef_v, coef_d) >= before - 1e-12).all()
+    lossless = promote_boxes(z, 10 ** 6)
+    assert torch.count_nonzero(lossless.v.r) == 0
+    torch.testing.assert_close(lossless.v.radius(), z.v.radius())
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.sampled_from([1e-3, 1.0, 50.0]))
+def test_plane_encloses_the_relu_difference(seed, scale):
+    generator = torch.Generator().manual_seed(seed)
+    corners = torch.randn(4, 64, generator=generator, dtype=torch.float64) * scale
+    v_lo, v_hi = corners[0].minimum(corners[1]), corners[0].maximum(corners[1])
+    d_lo, d_hi = corners[2].minimum(corners[3]), corners[2].maximum(corners[3])
+    a, b, c, e = _plane_fit(v_lo, v_hi, d_lo, d_hi)
+    t = torch.rand(2, 500, 64, generator=generator, dtype=torch.float64)
+    t[:, :100] = t[:, :100].round()  # vertices of the box too
+    v, d = v_lo + (v_hi - v_lo) * t[0], d_lo + (d_hi - d_lo) * t[1]
+    g = (v + d).relu() - v.relu()
+    assert ((g - (a * v + b * d + c)).abs() <= e * (1 + 1e-12) + 1e-12 * scale).all()
+    assert (e <= torch.maximum(v_hi - v_lo, d_hi - d_lo)).all()  # never worse than the pure constant by much
 
 
 def test_certificate_refuses_a_ball_that_crosses_the_decision_boundary():
@@ -190,6 +282,40 @@ def test_tight_on_a_trained_fc_net_at_one_grey_level(trained_digits_net, layer):
     assert 1 <= ratio <= 1.5
 
 
+@pytest.fixture(scope="module")
+def trained_digits_cnn():
+    """conv8-pool-conv16-pool-fc32-fc10 trained for a second on scikit-learn's 8x8 digits."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)
+    y = torch.tensor(digits.target)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                          nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(15):
+        for batch in torch.randperm(1500).split(100):
+            optimiser.zero_grad()
+            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            optimiser.step()
+    model.eval()
+    assert (model(x[1500:]).argmax(1) == y[1500:]).float().mean() > 0.8
+    return model, x[1500:1516].double()
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2, 3])
+def test_tight_on_a_trained_cnn_with_pooling(trained_digits_cnn, layer):
+    """Conv layers and max-pooling: the zonotope keeps the bound within a few percent of the attack."""
+    model, x = trained_digits_cnn
+    pruned = {layer: magnitude_pruned(prunable(model)[layer].weight, 0.5)}
+    result = differential_bounds(model, pruned, x, 1 / 255)
+    attack = differential_attack(model, pruned, x, 1 / 255)
+    ratio = (result["bound"] / attack).median().item()
+    print(f"cnn layer {layer}: median bound / attack at eps = 1/255, 50% sparsity: {ratio:.4f}, "
+          f"certified {result['certified'].double().mean().item():.2f}")
+    assert 1 <= ratio <= 1.3 and result["certified"].double().mean() >= 0.5
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda m, p, x: differential_bounds(m, p, x, -0.1), "eps"),
     (lambda m, p, x: differential_bounds(m, p, x, float("nan")), "eps"),
@@ -205,6 +331,7 @@ def test_tight_on_a_trained_fc_net_at_one_grey_level(trained_digits_net, layer):
                                                        nn.Linear(8, 2)), {0: torch.zeros(2, 1, 3, 3)},
                                          torch.rand(4, 1, 6, 6), 0.1), "MaxPool2d"),
     (lambda m, p, x: differential_attack(m, p, x, 0.1, steps=0), "steps"),
+    (lambda m, p, x: differential_bounds(m, p, x, 0.1, zonotope_elements=0), "zonotope_elements"),
 ])
 def test_bad_input_names_the_culprit(call, message):
     torch.manual_seed(0)

@@ -34,6 +34,19 @@ def test_early_stopping_keeps_the_best_epoch(tiny_config, digits_split):
     assert metrics["val_accuracy"] == evaluate(model, digits_split.x_val, digits_split.y_val)["accuracy"] > 0.85
 
 
+def test_keras_decay_slows_learning(tiny_config, digits_split):
+    steady = fit(replace(tiny_config, epochs=3), digits_split, CPU, progress=False)[1]
+    decayed = fit(replace(tiny_config, epochs=3, lr_decay=1.0), digits_split, CPU, progress=False)[1]
+    assert decayed["train_loss"] > steady["train_loss"] + 0.1
+
+
+def test_conv_nets_train_channels_last_and_come_back_in_the_default_layout(tiny_config, digits_split):
+    config = replace(tiny_config, model="cnn8-narrow", hidden=None, optimizer="sgd", lr=0.02, epochs=2)
+    model, metrics = fit(config, digits_split, CPU, progress=False)
+    assert all(p.is_contiguous() for p in model.parameters())
+    assert metrics["test_accuracy"] == evaluate(model, digits_split.x_test, digits_split.y_test)["accuracy"]
+
+
 def test_cache_hit_returns_the_stored_network(tiny_config, runtime):
     first = trained_network(tiny_config, runtime)
     [checkpoint] = list((runtime.cache / "models").glob("*.pt"))
@@ -98,6 +111,8 @@ def test_bad_training_options():
         TrainConfig(epochs=0)
     with pytest.raises(WorkbenchError, match="patience must be"):
         TrainConfig(patience=0)
+    with pytest.raises(WorkbenchError, match="lr_decay must be >= 0"):
+        TrainConfig(lr_decay=-1e-3)
     with pytest.raises(WorkbenchError, match="unknown dataset 'imagenet'"):
         DataConfig("imagenet")
 
@@ -135,6 +150,10 @@ def test_models_expose_prunable_layers_in_order():
     assert isinstance(layers[-1][1], torch.nn.Linear) and layers[-1][1].out_features == 10
     lenet = build_model("lenet5", (1, 28, 28), 10)
     assert [m.weight.shape[0] for _, m in prunable_layers(lenet)] == [20, 50, 500, 10]
+    narrow = build_model("cnn8-narrow", (1, 28, 28), 10)
+    assert [m.weight.shape[0] for _, m in prunable_layers(narrow)] == [16, 16, 32, 32, 64, 64, 512, 256, 10]
+    with pytest.raises(ValueError, match="lenet5 needs images of at least 16x16 pixels, got 8x8"):
+        build_model("lenet5", (1, 8, 8), 10)
     fc = build_model("fc", (1, 28, 28), 10, hidden=(60, 60))
     assert [tuple(m.weight.shape) for _, m in prunable_layers(fc)] == [(60, 784), (60, 60), (10, 60)]
 

@@ -7,16 +7,30 @@ predicts the unpruned network's class everywhere in the ball. ``differential_att
 the lower side of the sandwich ``attack <= max_B ||f~ - f|| <= bound`` by projected gradient
 ascent.
 
-Method (ReluDiff, Paulsen, Wang, Wang, ICSE 2020; NeuroDiff, Paulsen, Wang, Wang, Wang,
-ASE 2020): the difference ``d = v~ - v`` is propagated beside the unpruned value ``v`` as one
-twin network (``differential_relax``): ``d' = W~ d - R v`` through a weight layer with residual
-``R = W - W~``, ``d' = relu(v + d) - relu(v)`` through a relu. Every relu input first gets
-interval bounds on ``v``, ``d`` and ``v~``, then, for the units unstable in either network,
-DeepPoly/CROWN back-substitution (Singh et al., POPL 2019; Zhang et al., NeurIPS 2018) of
-``±v, ±d, ±v~`` through the twin network, with a case analysis of each relu on both networks'
-bounds; the output gets the same for ``±d_j`` and the class margins. The result:
+Method (ReluDiff, Paulsen, Wang, Wang, ICSE 2020; NeuroDiff, Paulsen, Wang, Wang, Wang, ASE 2020):
+the pruned network is run beside the unpruned one as a twin network carrying the unpruned value
+``v``, the difference ``d = v~ - v`` and the pruned value ``p = v~``: ``d' = W~ d - R v`` through a
+weight layer with residual ``R = W - W~``, ``d' = relu(v + d) - relu(v)`` through a relu. Three
+sound passes, each met with the others:
 
-* ``bound = || max(|d_lo|, |d_hi|) ||_2`` over the output's difference box ``[d_lo, d_hi]``;
+1. interval arithmetic on ``v``, ``d`` and ``p`` (``differential_relax.forward_box``);
+2. forward symbolic propagation (``differential_zonotope``): ``v``, ``p`` and ``d`` as zonotopes,
+   affine in the input and in one symbol per relaxed unit, shared between the three, so the
+   difference stays symbolic in terms of the input instead of being concretised at every layer;
+   where all units are stable it is exact;
+3. DeepPoly/CROWN back-substitution (Singh et al., POPL 2019; Zhang et al., NeurIPS 2018) of
+   ``+-v, +-d, +-p`` through the twin network for the relu units still unstable in either network,
+   and of the output specifications, as far back as ``flops_per_sample`` allows, with a case
+   analysis of each relu on both networks' bounds.
+
+The output specifications are ``+-q . d`` for the rows ``q`` of three orthonormal frames (the
+standard basis, a Householder frame whose first row is the direction of the measured difference,
+the principal axes of the zonotope of ``d``) and the class margins. Each gets the least upper bound
+of intervals, the zonotope's support function and back-substitution. The result:
+
+* ``bound = min over frames Q of || (max(hi(q . d), hi(-q . d)))_{q in Q} ||_2`` -- sound because
+  ``||d||_2^2 = sum_q (q . d)^2`` for every orthonormal frame; the measured-direction frame makes
+  it nearly tight when the difference at x dominates its variation over the ball;
 * ``certified``: with ``c`` the unpruned class at x, the lower bounds of ``min_{j != c}
   f_c(x') - f_j(x')`` AND of ``min_{j != c} f~_c(x') - f~_j(x')`` over the ball are both > 0.
   Then ``argmax f~(x') = argmax f(x') = c`` for every ``x'`` in the ball: the pruned network
@@ -26,57 +40,104 @@ bounds; the output gets the same for ``±d_j`` and the class margins. The result
 At ``eps = 0`` every relu is stable, every relaxation exact, and ``bound`` equals the measured
 ``||f~(x) - f(x)||_2`` to rounding.
 
-Complexity: the interval pass costs about six forward passes. Back-substitution to a target
-with S specification rows costs S x (multiply-adds of the modules passed backwards), twice
-after the first pruned layer (``v`` and ``d`` carry coefficients). Per target and sample it
-goes back only as far as ``flops_per_sample`` allows and concretises there on the interval
-boxes (the region may be empty: intervals only). Coefficients are processed in chunks of at
-most ``MEMORY_ELEMENTS`` numbers (the relaxations' temporaries make the peak about 60 times
-that, ~1 GB). Total work <= (relu layers + 1) x ``flops_per_sample`` x N. The default budget
-back-substitutes every fully connected layer of the 784-100-100-10 net to the input, but only
-the output of LeNet-5 and the 8-layer CNN: their conv-layer relu inputs keep interval bounds,
-which are loose (refining them all costs ~2e10 multiply-adds per sample on LeNet-5).
+Complexity. The zonotope pass costs (input dims + relaxation symbols) forward passes of the network,
+for ``v`` and, after the first pruned layer, for ``p`` and ``d`` too. Each form holds at most
+``zonotope_elements`` numbers (default ``ZONOTOPE_ELEMENTS`` = 2^24, 128 MB in float64; the peak is a
+few times that): samples are processed in chunks, and the relaxation symbols beyond what fits go to
+per-unit box terms (least weight first). Measured on one CPU core: 784-100-100-10 about 0.1 s per
+sample; LeNet-5 on 28x28 inputs 5-25 s per sample, most of it float64 convolutions of the
+generators (a GPU makes them cheap). Back-substitution to a target with S specification rows costs S
+x (multiply-adds of the modules passed backwards), twice after the first pruned layer; per target it
+goes back only as far as ``flops_per_sample`` allows and concretises there on the boxes.
+Coefficients are processed in chunks of at most ``MEMORY_ELEMENTS`` numbers.
 """
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from .differential_relax import TwinBox, backward_nonlinear, forward_box
+from .differential_relax import TwinBox, backward_nonlinear, forward_box, meet
+from .differential_zonotope import TwinZonotope, input_zonotope, support, zonotope_step
 from .errors import TheoryError
-from .network import PRUNABLE, check_inputs, check_network, forward_all, pruned_by_position, run_from
+from .network import (
+    PRUNABLE,
+    check_inputs,
+    check_network,
+    forward_all,
+    pruned_by_position,
+    run_from,
+)
 from .propagation import backward_affine, backward_cost
 
 DEFAULT_FLOPS_PER_SAMPLE = 2e8
 MEMORY_ELEMENTS = 2 ** 21
+ZONOTOPE_ELEMENTS = 2 ** 24  # numbers per zonotope generator tensor (samples are processed in chunks)
+MIN_RELAXATION_SYMBOLS = 64  # relaxation symbols always allowed beside the input symbols
 
 
 def differential_bounds(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: torch.Tensor,
                         eps: float, *, domain: tuple[float, float] | None = (0.0, 1.0),
-                        flops_per_sample: float = DEFAULT_FLOPS_PER_SAMPLE) -> dict[str, torch.Tensor]:
+                        flops_per_sample: float = DEFAULT_FLOPS_PER_SAMPLE, symbolic: bool = True,
+                        zonotope_elements: int | None = None) -> dict[str, torch.Tensor]:
     """Per-sample differential bounds over the l-infinity ball of radius ``eps`` (see the module docstring).
 
-    ``pruned`` maps prunable-layer index -> pruned weight (one or several layers). Returns float64
+    ``pruned`` maps prunable-layer index -> pruned weight (one or several layers). ``symbolic=False``
+    skips the forward zonotope pass (intervals and back-substitution only); ``zonotope_elements``
+    (default ``ZONOTOPE_ELEMENTS``) is the most numbers per zonotope form: less memory and time,
+    fewer relaxation symbols, looser bounds. The zonotope is skipped when one sample's input symbols
+    over the widest activation exceed four times that. Returns float64
     tensors of shape (N,): 'bound' (>= ||f~(x') - f(x')||_2 on the ball), 'measured' (at x),
     'pruned_margin_lower', 'unpruned_margin_lower' (lower bounds of the class-c margins on the
     ball) and 'certified' (bool); and (N, K) 'difference_lower', 'difference_upper' (box of f~ - f).
     """
     modules, weights, centre, lo, hi = _setup(model, pruned, inputs, eps, domain)
+    elements = ZONOTOPE_ELEMENTS if zonotope_elements is None else zonotope_elements
+    if isinstance(elements, bool) or not isinstance(elements, int) or elements < 1:
+        raise TheoryError(f"zonotope_elements must be a positive int, got {zonotope_elements!r}")
     first = min(weights)
     actual = forward_all(modules, centre)
     if actual[-1].ndim != 2 or actual[-1].shape[1] < 2:
         raise TheoryError(f"network output must have shape (N, K) with K >= 2 classes, got {tuple(actual[-1].shape)}")
     with torch.no_grad():  # the model's parameters require grad; no graph is wanted here
-        boxes = _twin_boxes(modules, weights, lo, hi, first, flops_per_sample)
-        result = _output_bounds(modules, weights, boxes, actual[-1].argmax(1), first, flops_per_sample)
-        measured = (run_from(modules, first, actual[first], weights) - actual[-1]).norm(dim=1)
-    result["measured"] = measured
-    result["bound"] = torch.maximum(result["difference_lower"].abs(), result["difference_upper"].abs()).norm(dim=1)
+        measured_difference = run_from(modules, first, actual[first], weights) - actual[-1]
+        parts = []
+        symbolic = symbolic and _zonotope_fits(actual, lo, hi, elements)
+        for rows in _sample_chunks(actual, lo, hi, symbolic, elements):
+            boxes, zonotope, cuts = _twin_boxes(modules, weights, lo[rows], hi[rows], first, flops_per_sample,
+                                                elements if symbolic else 0)
+            parts.append(_output_bounds(modules, weights, (boxes, zonotope, cuts), actual[-1][rows].argmax(1),
+                                        measured_difference[rows], first, flops_per_sample))
+    result = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+    result["measured"] = measured_difference.norm(dim=1)
     result["certified"] = (result["pruned_margin_lower"] > 0) & (result["unpruned_margin_lower"] > 0)
     return result
+
+
+def _sample_chunks(actual: Sequence[torch.Tensor], lo: torch.Tensor, hi: torch.Tensor, symbolic: bool,
+                   elements: int) -> list[slice]:
+    """Row slices of the batch whose zonotopes (twice the input symbols x the widest layer, per form)
+    fit ``elements`` numbers."""
+    moving = int((hi > lo).flatten(1).any(0).sum()) if symbolic else 0
+    widest = max(a[0].numel() for a in actual)
+    size = max(1, elements // max(1, 2 * moving * widest))
+    return [slice(s, s + size) for s in range(0, len(lo), size)]
+
+
+def _zonotope_fits(actual: Sequence[torch.Tensor], lo: torch.Tensor, hi: torch.Tensor, elements: int) -> bool:
+    """Whether one sample's input symbols over the widest layer fit ``4 x elements`` numbers (else the
+    zonotope is skipped: e.g. 3072 CIFAR-10 inputs over a 32 x 32 x 32 activation)."""
+    moving = int((hi > lo).flatten(1).any(0).sum())
+    return moving * max(a[0].numel() for a in actual) <= 4 * elements
+
+
+def _symbol_caps(sizes: Sequence[int], batch: int, inputs: int, elements: int) -> list[int]:
+    """Most symbols at each module input: what keeps every later form within ``elements`` numbers,
+    and never fewer than the input symbols plus ``MIN_RELAXATION_SYMBOLS``."""
+    return [max(inputs + MIN_RELAXATION_SYMBOLS, elements // (batch * max(sizes[position:])))
+            for position in range(len(sizes))]
 
 
 def differential_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: torch.Tensor,
@@ -148,17 +209,44 @@ def _check_pooling(position: int, module: nn.MaxPool2d) -> None:
 
 
 def _twin_boxes(modules: Sequence[nn.Module], weights: Mapping[int, torch.Tensor], lo: torch.Tensor,
-                hi: torch.Tensor, first: int, flops_per_sample: float) -> list[TwinBox]:
-    """TwinBox at every module input (and the output, last): intervals, refined at relu inputs."""
+                hi: torch.Tensor, first: int, flops_per_sample: float,
+                elements: int) -> tuple[list[TwinBox], TwinZonotope | None, dict[int, TwinZonotope]]:
+    """TwinBox at every module input (and the output, last): intervals, met with the zonotope's
+    concretisation at relu and pooling inputs and at the output, then refined at relu inputs by
+    back-substitution; the output zonotope (None when ``elements`` is 0: no zonotope); and the
+    zonotopes at the module inputs where all three forms fit ``elements / 2`` numbers."""
     zero = torch.zeros_like(lo)
     boxes = [TwinBox(lo, hi, zero, zero, lo, hi)]
+    zonotope = input_zonotope(lo, hi) if elements else None
+    if zonotope is not None:
+        sizes = [a.numel() for a in _activation_shapes(modules, lo)]
+        caps = _symbol_caps(sizes, lo.shape[0], zonotope.inputs, elements)
+    cuts = {}
     for position, module in enumerate(modules):
         box = forward_box(module, weights.get(position), boxes[position])
         target = position + 1
+        if zonotope is not None:
+            if position > 0 and sum(f.g.numel() for f in zonotope.forms()) <= elements // 2:
+                cuts[position] = zonotope  # small enough to keep for back-substitution to stop at
+            zonotope = zonotope_step(module, weights.get(position), zonotope, boxes[position], caps[target])
+            if target == len(modules) or isinstance(modules[target], (nn.ReLU, nn.MaxPool2d)):
+                box = _meet_boxes(box, zonotope.intervals())
         if target < len(modules) and isinstance(modules[target], nn.ReLU):
             box = _refine(modules, weights, boxes + [box], target, first, flops_per_sample)
         boxes.append(box)
-    return boxes
+    return boxes, zonotope, cuts
+
+
+def _activation_shapes(modules: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Size]:
+    """Per-sample activation shape at every module input and the output (one zero sample traced)."""
+    return [a.shape[1:] for a in forward_all(modules, torch.zeros_like(x[:1]))]
+
+
+def _meet_boxes(one: TwinBox, other: TwinBox) -> TwinBox:
+    pairs = [meet(*pair) for pair in ((one.v_lo, one.v_hi, other.v_lo, other.v_hi),
+                                       (one.d_lo, one.d_hi, other.d_lo, other.d_hi),
+                                       (one.p_lo, one.p_hi, other.p_lo, other.p_hi))]
+    return TwinBox(*pairs[0], *pairs[1], *pairs[2]).tightened()
 
 
 def _region_start(modules, boxes, target: int, rows: int, first: int, budget: float) -> int:
@@ -224,9 +312,13 @@ def _transpose(module: nn.Module, weight: torch.Tensor, coef: torch.Tensor, in_s
 
 
 def _upper_bounds(modules, weights, boxes, start: int, target: int, coef_v: torch.Tensor,
-                  coef_d: torch.Tensor | None, first: int) -> torch.Tensor:
-    """Upper bound (B, S) of ``coef_v . v + coef_d . d`` at ``target``, back-substituted to ``start``."""
+                  coef_d: torch.Tensor | None, first: int,
+                  cuts: Mapping[int, TwinZonotope] | None = None) -> torch.Tensor:
+    """Upper bound (B, S) of ``coef_v . v + coef_d . d`` at ``target``, back-substituted to ``start``
+    and concretised there on the box; also on the way, at every position of ``cuts``, on the
+    zonotope there (its support function), keeping the least."""
     const = coef_v.new_zeros(coef_v.shape[:2])
+    best = None
     for j in range(target - 1, start - 1, -1):
         module, in_shape = modules[j], boxes[j].v_lo.shape
         if isinstance(module, PRUNABLE):
@@ -243,7 +335,13 @@ def _upper_bounds(modules, weights, boxes, start: int, target: int, coef_v: torc
         else:
             coef_v = coef_v.reshape(*coef_v.shape[:2], *in_shape[1:])
             coef_d = None if coef_d is None else coef_d.reshape(coef_v.shape)
-    return const + _concretize(boxes[start], coef_v, coef_d)
+        if cuts and j in cuts:
+            flat_v = coef_v.flatten(2)
+            flat_d = torch.zeros_like(flat_v) if coef_d is None else coef_d.flatten(2)
+            here = const + support(cuts[j], flat_v, flat_d)
+            best = here if best is None else torch.minimum(best, here)
+    final = const + _concretize(boxes[start], coef_v, coef_d)
+    return final if best is None else torch.minimum(best, final)
 
 
 def _concretize(box: TwinBox, coef_v: torch.Tensor, coef_d: torch.Tensor | None) -> torch.Tensor:
@@ -263,25 +361,58 @@ def _concretize(box: TwinBox, coef_v: torch.Tensor, coef_d: torch.Tensor | None)
     return torch.minimum(torch.minimum(in_vd, in_vp), in_pd).sum(-1)
 
 
-def _output_bounds(modules, weights, boxes, classes, first, budget) -> dict[str, torch.Tensor]:
-    """Box of ``d`` at the output and lower bounds of both networks' class-c margins."""
+def _frames(measured: torch.Tensor, zonotope: TwinZonotope | None) -> torch.Tensor:
+    """Orthonormal frames (B, F, K, K) of the output space, rows = directions: the standard basis, a
+    Householder frame whose first row is the measured difference's direction, and (with a zonotope)
+    the principal axes of the difference's generators."""
+    batch, k = measured.shape
+    eye = torch.eye(k, dtype=measured.dtype, device=measured.device).expand(batch, k, k)
+    norm = measured.norm(dim=1, keepdim=True)
+    unit = torch.where(norm > 0, measured / norm.clamp_min(1e-300), eye[:, 0])
+    w = eye[:, 0] - unit
+    scale = torch.where((w * w).sum(1, keepdim=True) > 1e-24, 2 / (w * w).sum(1, keepdim=True).clamp_min(1e-300), 0.0)
+    frames = [eye, eye - scale.unsqueeze(-1) * w.unsqueeze(2) * w.unsqueeze(1)]
+    if zonotope is not None and zonotope.d is not None and zonotope.d.g.shape[1] > 0:
+        gram = zonotope.d.g.transpose(1, 2) @ zonotope.d.g
+        frames.append(torch.linalg.eigh(gram)[1].transpose(1, 2).flip(1))
+    return torch.stack(frames, 1)
+
+
+def _output_bounds(modules, weights, twin, classes, measured, first, budget) -> dict[str, torch.Tensor]:
+    """Box of ``d`` at the output, the bound on ``||d||_2`` and lower bounds of both networks' class-c
+    margins: every specification's upper bound is the least of intervals, the zonotope's support
+    function and back-substitution (where the budget allows); the norm bound is the least over the
+    frames of ``|| max(hi(q_j . d), hi(-q_j . d)) ||_2`` (exact identity ``||d||^2 = sum (q_j . d)^2``).
+    ``twin`` = (boxes, output zonotope, zonotopes where back-substitution may stop)."""
+    boxes, zonotope, cuts = twin
     out = boxes[-1]
     batch, k = out.v_lo.shape
+    frames = _frames(measured, zonotope)
+    count = frames.shape[1]
+    directions = torch.cat([frames, -frames], 1).flatten(1, 2)  # (B, 2 F K, K): +q rows of every frame, then -q
     eye = torch.eye(k, dtype=out.v_lo.dtype, device=out.v_lo.device).expand(batch, k, k)
     margin = -(nn.functional.one_hot(classes, k).to(eye.dtype).unsqueeze(1) - eye)  # -(e_c - e_j) per row j
     none = torch.zeros_like(eye)
-    coef_v = torch.cat([none, none, margin, margin], dim=1)
-    coef_d = torch.cat([eye, -eye, margin, none], dim=1)
-    d_lo, d_hi = out.d_lo.clone(), out.d_hi.clone()
-    p_margin = out.p_lo.gather(1, classes[:, None]) - out.p_hi
-    v_margin = out.v_lo.gather(1, classes[:, None]) - out.v_hi
-    start = _region_start(modules, boxes, len(modules), 4 * k, first, budget)
+    coef_v = torch.cat([torch.zeros_like(directions), margin, margin], dim=1)
+    coef_d = torch.cat([directions, margin, none], dim=1)
+    upper = _interval_upper(out, coef_v, coef_d)
+    if zonotope is not None:
+        upper = torch.minimum(upper, support(zonotope, coef_v, coef_d))
+    start = _region_start(modules, boxes, len(modules), coef_v.shape[1], first, budget)
     if start < len(modules):
-        upper = _upper_bounds(modules, weights, boxes, start, len(modules), coef_v, coef_d, first)
-        d_hi, d_lo = torch.minimum(d_hi, upper[:, :k]), torch.maximum(d_lo, -upper[:, k:2 * k])
-        p_margin = torch.maximum(p_margin, -upper[:, 2 * k:3 * k])
-        v_margin = torch.maximum(v_margin, -upper[:, 3 * k:])
+        upper = torch.minimum(upper, _upper_bounds(modules, weights, boxes, start, len(modules), coef_v, coef_d,
+                                                   first, cuts))
+    rows = 2 * count * k
+    along = upper[:, :rows].view(batch, 2, count, k)
+    bound = torch.maximum(along[:, 0], along[:, 1]).clamp_min(0).norm(dim=2).amin(1)
+    d_hi, d_lo = torch.minimum(out.d_hi, upper[:, :k]), torch.maximum(out.d_lo, -upper[:, count * k:count * k + k])
+    p_margin, v_margin = -upper[:, rows:rows + k], -upper[:, rows + k:]
     others = ~nn.functional.one_hot(classes, k).bool()
-    return {"difference_lower": d_lo, "difference_upper": d_hi,
+    return {"bound": bound, "difference_lower": d_lo, "difference_upper": d_hi,
             "pruned_margin_lower": p_margin.masked_fill(~others, math.inf).amin(1),
             "unpruned_margin_lower": v_margin.masked_fill(~others, math.inf).amin(1)}
+
+
+def _interval_upper(box: TwinBox, coef_v: torch.Tensor, coef_d: torch.Tensor) -> torch.Tensor:
+    """Upper bound (B, S) of ``coef_v . v + coef_d . d`` over the output box (see ``_concretize``)."""
+    return _concretize(box, coef_v, coef_d)

@@ -46,18 +46,18 @@ class TwinBox:
     p_lo: torch.Tensor
     p_hi: torch.Tensor
 
-    def tightened(self) -> "TwinBox":
+    def tightened(self) -> TwinBox:
         """Intersect each box with what the other two imply (``p = v + d``)."""
-        p_lo, p_hi = _meet(self.p_lo, self.p_hi, self.v_lo + self.d_lo, self.v_hi + self.d_hi)
-        d_lo, d_hi = _meet(self.d_lo, self.d_hi, p_lo - self.v_hi, p_hi - self.v_lo)
-        v_lo, v_hi = _meet(self.v_lo, self.v_hi, p_lo - d_hi, p_hi - d_lo)
+        p_lo, p_hi = meet(self.p_lo, self.p_hi, self.v_lo + self.d_lo, self.v_hi + self.d_hi)
+        d_lo, d_hi = meet(self.d_lo, self.d_hi, p_lo - self.v_hi, p_hi - self.v_lo)
+        v_lo, v_hi = meet(self.v_lo, self.v_hi, p_lo - d_hi, p_hi - d_lo)
         return TwinBox(v_lo, v_hi, d_lo, d_hi, p_lo, p_hi)
 
-    def map(self, fn) -> "TwinBox":
+    def map(self, fn) -> TwinBox:
         return TwinBox(*(fn(t) for t in (self.v_lo, self.v_hi, self.d_lo, self.d_hi, self.p_lo, self.p_hi)))
 
 
-def _meet(lo1, hi1, lo2, hi2):
+def meet(lo1, hi1, lo2, hi2):
     """Intersection of two boxes for the same value; where rounding makes them cross, their hull."""
     lo, hi = torch.maximum(lo1, lo2), torch.minimum(hi1, hi2)
     crossed = lo > hi
@@ -127,7 +127,7 @@ def _difference_interval(module, w, pruned, box):
         lo1, hi1 = _affine_interval(module, through_d, box.d_lo, box.d_hi, with_bias=False)
         lo2, hi2 = _affine_interval(module, through_r, r_lo, r_hi, with_bias=False)
         bounds.append((lo1 - hi2, hi1 - lo2))
-    return _meet(*bounds[0], *bounds[1])
+    return meet(*bounds[0], *bounds[1])
 
 
 class Relaxation(NamedTuple):

@@ -30,6 +30,8 @@ class ManifoldSpec:
     n_test: int = 2_000
     num_classes: int = 10
     seed: int = 0
+    label_frequency: float = 2.0  # labels' random-Fourier frequency: lower is smoother and easier
+    centred_labels: bool = False  # subtract each label feature's mean (balanced classes at low frequency)
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,17 @@ class DataConfig:
         return self.dataset + (f"-pca{self.pca_components}" if self.pca_components else "")
 
 
-def manifold_data(latent_dimension: int, ambient_dimension: int, sizes: tuple[int, int], seed: int) -> DataConfig:
-    """The data config of a synthetic task on a k-manifold (``sizes`` = training and test points)."""
+def manifold_data(latent_dimension: int, ambient_dimension: int, sizes: tuple[int, int], seed: int,
+                  **labels) -> DataConfig:
+    """The data config of a synthetic task on a k-manifold (``sizes`` = training and test points;
+    ``labels``: ``label_frequency`` and ``centred_labels`` of ``ManifoldSpec``)."""
     n_train, n_test = sizes
-    return DataConfig(MANIFOLD, manifold=ManifoldSpec(latent_dimension, ambient_dimension, n_train, n_test, seed=seed))
+    return DataConfig(MANIFOLD, manifold=ManifoldSpec(latent_dimension, ambient_dimension, n_train, n_test,
+                                                      seed=seed, **labels))
+
+
+# Names the code that generates manifold data: change it whenever that code changes what it draws.
+GENERATOR_VERSION = "generated-v2 (validation points after the test points)"
 
 
 def content_digest(data: DataConfig, data_dir: Path | None, download: bool) -> str:
@@ -75,7 +84,7 @@ def content_digest(data: DataConfig, data_dir: Path | None, download: bool) -> s
     from . import dataset_digest
 
     if data.manifold is not None:
-        return "generated"
+        return GENERATOR_VERSION
     return dataset_digest(data.dataset, data_dir=data_dir, download=download)
 
 
@@ -104,11 +113,14 @@ def _build_split(data: DataConfig, data_dir: Path | None, download: bool):
 
     if data.manifold is not None:
         spec = data.manifold
+        val_size = min(data.val_size, spec.n_train // 5)  # drawn after the test points, for early stopping
         task = manifold_task(spec.latent_dimension, spec.ambient_dimension, spec.num_classes,
-                             n_train=spec.n_train, n_test=spec.n_test, seed=spec.seed)
-        empty = task.x_train[:0]
-        return Split(task.x_train, task.y_train, empty, task.y_train[:0], task.x_test, task.y_test,
-                     num_classes=spec.num_classes)
+                             n_train=spec.n_train, n_test=spec.n_test + val_size, seed=spec.seed,
+                             label_frequency=spec.label_frequency, centred_labels=spec.centred_labels)
+        test = slice(0, spec.n_test)
+        val = slice(spec.n_test, None)
+        return Split(task.x_train, task.y_train, task.x_test[val], task.y_test[val], task.x_test[test],
+                     task.y_test[test], num_classes=spec.num_classes)
     dataset = load_dataset(data.dataset, data_dir=data_dir, download=download)
     val_size = min(data.val_size, len(dataset.x_train) // 5)
     split = split_train_val(dataset, val_size, seed=0, train_size=data.train_size)

@@ -9,7 +9,11 @@ Embedding: ``x = Q_lin z + a Q_nl sin(W z + b) / sqrt(m)`` with ``[Q_lin, Q_nl]`
 Its Jacobian projected on ``Q_lin`` is the identity, so the map is an injective immersion:
 the image is a k-dimensional manifold, curved by the sine features.
 Labels: ``y = argmax_c sum_j V_cj cos(U_j . z + c_j)``, an argmax of C smooth random
-(random-Fourier-feature) functions of the latent coordinates.
+(random-Fourier-feature) functions of the latent coordinates, ``U ~ N(0, f^2 I)`` with the
+label frequency ``f`` (default 2): smaller f, smoother labels, an easier task. With
+``centred_labels`` each feature's mean over the latent distribution is subtracted first
+(for the cube ``E cos(u.z + c) = cos(c) prod_i sin(u_i)/u_i``), so that at small f the classes
+stay balanced instead of collapsing onto the class with the largest constant term.
 """
 from __future__ import annotations
 
@@ -34,17 +38,19 @@ class SyntheticTask(NamedTuple):
 
 def manifold_task(latent_dimension: int, ambient_dimension: int = 784, num_classes: int = 10,
                   n_train: int = 10000, n_test: int = 2000, manifold: str = "cube",
-                  curvature: float = 0.5, seed: int = 0) -> SyntheticTask:
+                  curvature: float = 0.5, seed: int = 0, label_frequency: float = 2.0,
+                  centred_labels: bool = False) -> SyntheticTask:
     """Deterministic (from ``seed``) task on a k-manifold in R^D; x float32 (N, D), y int64.
 
-    The embedding and labelling depend on (seed, k, D, C, manifold) only, so train and
+    The embedding and labelling depend on (seed, k, D, C, manifold, label options) only, so train and
     test share them; features are scaled by one constant so that E||x||^2 / D = 1 on train.
     """
     _check_task(latent_dimension, ambient_dimension, num_classes, n_train, n_test, manifold)
+    _check_labels(label_frequency, centred_labels, manifold)
     gen = torch.Generator().manual_seed(seed)
     coords = latent_dimension + (manifold == "sphere")
     embed = _random_embedding(coords, ambient_dimension, curvature, gen)
-    label = _random_labeller(coords, num_classes, gen)
+    label = _random_labeller(coords, num_classes, gen, label_frequency, centred_labels)
     z_train, z_test = (_sample_latent(n, latent_dimension, manifold, gen) for n in (n_train, n_test))
     x_train, x_test = embed(z_train), embed(z_test)
     scale = x_train.pow(2).sum(dim=1).mean().div(ambient_dimension).sqrt()
@@ -65,6 +71,13 @@ def _check_task(k: int, d: int, c: int, n_train: int, n_test: int, manifold: str
         raise WorkbenchError(f"n_train={n_train}, n_test={n_test} out of range: must be >= 1")
 
 
+def _check_labels(frequency: float, centred: bool, manifold: str) -> None:
+    if not (math.isfinite(frequency) and frequency > 0):
+        raise WorkbenchError(f"label_frequency={frequency!r} out of range: must be a positive number")
+    if centred and manifold != "cube":
+        raise WorkbenchError(f"centred_labels is implemented for manifold='cube' only, got {manifold!r}")
+
+
 def _sample_latent(n: int, k: int, manifold: str, gen: torch.Generator) -> torch.Tensor:
     if manifold == "cube":
         return torch.rand(n, k, generator=gen, dtype=torch.float64) * 2 - 1
@@ -82,11 +95,14 @@ def _random_embedding(coords: int, ambient: int, curvature: float, gen: torch.Ge
     return lambda z: z @ linear.T + amplitude * torch.sin(z @ freqs.T + phases) @ nonlinear.T
 
 
-def _random_labeller(coords: int, num_classes: int, gen: torch.Generator):
-    freqs = torch.randn(LABEL_FEATURES, coords, generator=gen, dtype=torch.float64) * 2
+def _random_labeller(coords: int, num_classes: int, gen: torch.Generator, frequency: float = 2.0,
+                     centred: bool = False):
+    freqs = torch.randn(LABEL_FEATURES, coords, generator=gen, dtype=torch.float64) * frequency
     phases = torch.rand(LABEL_FEATURES, generator=gen, dtype=torch.float64) * 2 * math.pi
     weights = torch.randn(num_classes, LABEL_FEATURES, generator=gen, dtype=torch.float64)
-    return lambda z: (torch.cos(z @ freqs.T + phases) @ weights.T).argmax(dim=1)
+    # E over z ~ U[-1, 1]^k of cos(u.z + c) = cos(c) prod_i sinc(u_i / pi) (torch's sinc is normalised)
+    mean = torch.cos(phases) * torch.special.sinc(freqs / math.pi).prod(dim=1) if centred else 0.0
+    return lambda z: ((torch.cos(z @ freqs.T + phases) - mean) @ weights.T).argmax(dim=1)
 
 
 class PCABasis(NamedTuple):

@@ -15,19 +15,30 @@ def _network_label(table: pd.DataFrame) -> pd.Series:
 
 
 def accuracy_vs_sparsity(table: pd.DataFrame, out_dir: Path, source: str, y: str = "accuracy") -> list[Path]:
-    apply_style()
-    data = table.assign(network=_network_label(table))
-    grid = sns.relplot(data=data, x="sparsity", y=y, hue="method", style="method", col="target",
-                       row="network", kind="line", markers=True, errorbar="sd", height=3.0, aspect=1.1,
-                       facet_kws={"sharey": False})
-    grid.set_titles("{row_name}, {col_name}")
+    """One figure per network, one panel per target (its hidden layers alone, then all together)."""
     names = {"accuracy": "test accuracy", "representation_change": "relative l2 change of last hidden layer"}
-    grid.set_axis_labels("sparsity", names[y])
-    caption = (f"{names[y].capitalize()} after pruning without retraining, per method, pruning each hidden "
-               f"fully connected layer alone or all of them together. Bands: one standard deviation over "
-               f"{table['seed'].nunique()} seed(s).")
-    name = "methods_accuracy_vs_sparsity" if y == "accuracy" else "methods_representation_change"
-    return save_figure(grid.figure, out_dir, name, caption, source)
+    stem = "methods_accuracy_vs_sparsity" if y == "accuracy" else "methods_representation_change"
+    paths = []
+    for (model, dataset), data in table.groupby(["model", "dataset"], sort=False):
+        apply_style()
+        grid = sns.relplot(data=data, x="sparsity", y=y, hue="method", style="method", col="target",
+                           kind="line", markers=True, errorbar=("ci", 95), height=3.0, aspect=1.1,
+                           facet_kws={"sharey": False})
+        grid.set_titles(f"{model} / {dataset}, {{col_name}}")
+        grid.set_axis_labels("sparsity", names[y])
+        layers = max(data["layers"].unique(), key=len).replace(",", ", ")
+        caption = (f"{names[y].capitalize()} of {model} on {dataset} after pruning without retraining, per "
+                   f"method, pruning each hidden layer ({layers}) alone or all of them together. Bands: 95% "
+                   f"interval of the mean over {data['seed'].nunique()} seed(s).")
+        paths += save_figure(grid.figure, out_dir, f"{stem}_{model}", caption, source)
+    return paths
+
+
+def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean test accuracy (and seeds) per network, sparsity, support and solver."""
+    return (table.groupby(["model", "dataset", "sparsity", "support", "solver"])["accuracy"]
+            .agg(["mean", "std", "count"]).reset_index()
+            .rename(columns={"mean": "accuracy", "std": "accuracy_sd", "count": "seeds"}))
 
 
 def retraining_curves(table: pd.DataFrame, out_dir: Path, source: str) -> list[Path]:
@@ -78,4 +89,7 @@ def draw(tables: dict[str, pd.DataFrame], out_dir: Path, sources: dict[str, str]
     if "pruning_time" in tables:
         paths.append(write_markdown_table(tables["pruning_time"], out_dir / "pruning_time.md",
                                           "Pruning wall time per method and layer (seconds)"))
+    if "methods_ablation" in tables:
+        paths.append(write_markdown_table(ablation_table(tables["methods_ablation"]), out_dir / "methods_ablation.md",
+                                          "Support choice against refit: accuracy with every hidden layer pruned"))
     return paths
