@@ -275,7 +275,9 @@ CLAIMS = (claim_retraining, claim_smart_pruning, claim_depth, claim_dimension)
 
 
 def read_tables(results: Path) -> dict[str, pd.DataFrame]:
-    return {path.stem: load_table(path) for path in sorted(results.glob("*.parquet"))}
+    """Every non-empty result table in ``results`` by name."""
+    tables = {path.stem: load_table(path) for path in sorted(results.glob("*.parquet"))}
+    return {name: table for name, table in tables.items() if len(table)}
 
 
 def render(findings: list[Finding], tables: dict[str, pd.DataFrame], results: Path, figures: Path) -> str:

@@ -108,7 +108,7 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     results, figures = folder / "results", folder / "figures"
     assert first.returncode == 0, first.stderr
     tables = {p.stem: pd.read_parquet(p) for p in results.glob("*.parquet")}
-    assert set(tables) >= {"depth", "methods_accuracy", "methods_retraining", "pruning_time", "methods_ablation", "bounds",
+    assert set(tables) >= {"depth", "methods_accuracy", "methods_retraining", "pruning_time", "bounds",
                            "bounds_depth_profile", "bounds_certificates", "bounds_differential", "bounds_correlations",
                            "dimension_datasets", "dimension_validation", "dimension_link", "generalization"}
     depth = tables["depth"]
@@ -116,8 +116,7 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     assert depth["layer"].nunique() == 8 and (depth["dataset"] == "fashion-mnist").all()
     assert (depth[depth["sparsity"] == 0.0]["accuracy_drop"] == 0).all()
     accuracy = tables["methods_accuracy"]
-    assert set(accuracy["method"]) == {"threshold", "threshold-refit", "feta", "nettrim", "lobs"}
-    assert set(tables["methods_ablation"]["solver"]) == {"none", "refit", "feta", "nettrim", "lobs"}
+    assert set(accuracy["method"]) == {"threshold", "feta", "nettrim", "lobs"}
     assert accuracy["accuracy"].between(0, 1).all() and (accuracy["pruning_time_s"] > 0).all()
     assert (tables["methods_retraining"]["sparsity"] == 0.9).all()
     sound = tables["bounds"][~tables["bounds"]["is_estimate"]]

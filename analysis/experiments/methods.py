@@ -82,9 +82,12 @@ def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None) -> Con
     networks = tuple(preset_training(name, model, dataset) for model in ("fc", "lenet5"))
     return pick(
         name,
-        smoke=lambda: Config(networks[:1], seeds=seeds or (0,), sparsities=(0.5, 0.9), prune_samples=1000,
-                             eval_size=1000, retrain=RetrainConfig(max_epochs=1.0, tolerance=0.01, eval_every=5),
-                             ablation_sparsities=(0.9,), method_options=SOLVER_BUDGETS["smoke"]),
+        # smoke: no least-squares refit (threshold-refit, the ablation), which takes minutes on 784-wide
+        # layers; tests/test_experiments.py covers both on a small network
+        smoke=lambda: Config(networks[:1], methods=("threshold", "feta", "nettrim", "lobs"), seeds=seeds or (0,),
+                             sparsities=(0.5, 0.9), prune_samples=1000, eval_size=1000,
+                             retrain=RetrainConfig(max_epochs=1.0, tolerance=0.01, eval_every=5),
+                             method_options=SOLVER_BUDGETS["smoke"]),
         quick=lambda: Config(networks, seeds=seeds or tuple(range(5)), ablation_sparsities=(0.8, 0.9),
                              prune_samples=QUICK_PRUNE_SAMPLES, method_options=SOLVER_BUDGETS["quick"],
                              retrain=RetrainConfig(max_epochs=5.0, tolerance=0.01, eval_every=10)),
