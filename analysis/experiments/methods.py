@@ -37,7 +37,7 @@ TOGETHER = "all hidden"
 # (issue 14): run to their tolerance they take minutes per layer on 2 CPU cores. Every row records
 # whether each layer's solver converged; the paper preset runs them uncapped.
 SOLVER_BUDGETS = {
-    "smoke": {"feta": {"max_rounds": 10}, "nettrim": {"search_steps": 4, "max_iterations": 100}},
+    "smoke": {"feta": {"max_rounds": 10, "lasso_iterations": 50}, "nettrim": {"search_steps": 4, "max_iterations": 100}},
     "quick": {"feta": {"max_rounds": 20}, "nettrim": {"search_steps": 5, "max_iterations": 300}},
 }
 QUICK_PRUNE_SAMPLES = 10_000  # training images the layer-wise methods of the quick preset see
