@@ -12,6 +12,7 @@ from theory import (TheoryError, accuracy, certified_accuracy, interval_certifie
                     neyshabur_lemma2_bound)
 from theory.network import check_network, forward_all
 from theory.perturbation import _residual_output
+from theory import propagation
 from theory.propagation import propagate
 from pruning import hard_threshold
 from pruning.layers import prunable_layers
@@ -117,6 +118,29 @@ def test_output_intervals_are_sound_and_certify_no_more_than_measured(network, d
     labels = acts[-1].argmax(dim=1)
     certified = interval_certified_mask(out.lower, out.upper, labels)
     assert torch.all(perturbed[-1].argmax(dim=1)[certified] == labels[certified])
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(network=random_networks())
+def test_crown_boxes_do_not_depend_on_the_memory_chunking(network):
+    model, input_shape = network
+    modules, layers = check_network(model), prunable(model)
+    position = modules.index(layers[0])
+    pruned = magnitude_pruned(layers[0].weight, 0.5)
+    inputs = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    acts = forward_all(modules, inputs)
+    radius = _residual_output(modules[position], pruned, acts[position]).flatten(1).norm(dim=1)
+    lipschitz = module_lipschitz_constants(model, input_shape)
+    whole, _ = propagate(modules, position + 1, acts, radius, lipschitz, flops_per_sample=math.inf)
+    saved = propagation.CROWN_MEMORY_BYTES
+    propagation.CROWN_MEMORY_BYTES = 1  # one specification row per chunk
+    try:
+        chunked, _ = propagate(modules, position + 1, acts, radius, lipschitz, flops_per_sample=math.inf)
+    finally:
+        propagation.CROWN_MEMORY_BYTES = saved
+    for where, state in whole.items():
+        assert torch.allclose(state.upper, chunked[where].upper, rtol=1e-12, atol=1e-12)
+        assert torch.allclose(state.lower, chunked[where].lower, rtol=1e-12, atol=1e-12)
 
 
 def test_pruning_the_last_layer_gives_exact_per_sample_bound():

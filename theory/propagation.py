@@ -31,6 +31,7 @@ from torch import nn
 from .network import PRUNABLE, apply_module
 
 DEFAULT_CROWN_FLOPS_PER_SAMPLE = 2e7
+CROWN_MEMORY_BYTES = 2 ** 29  # working memory of one chunk of CROWN specification rows
 
 
 @dataclass
@@ -199,13 +200,26 @@ def crown_region_start(modules: Sequence[nn.Module], shapes: Sequence[Sequence[i
 
 def _refine_with_crown(modules: Sequence[nn.Module], states: dict[int, BallBox], region_start: int,
                        position: int, weights: Mapping[int, torch.Tensor]) -> None:
+    """Tighten the box at ``position`` by CROWN, one unit vector ``+-e_i`` per specification row.
+
+    The rows are passed in chunks so that the backward coefficients (batch x rows x the largest
+    activation on the way) stay within ``CROWN_MEMORY_BYTES``: the result does not depend on the chunking.
+    """
     state = states[position]
     batch, size = state.center.shape[0], state.center[0].numel()
-    eye = torch.eye(size, dtype=state.center.dtype).reshape(size, *state.center.shape[1:])
-    spec = torch.cat([eye, -eye]).unsqueeze(0).expand(batch, *([-1] * eye.ndim))
-    bounds = crown_upper_bound(modules, states, region_start, position, spec, weights)
-    upper = bounds[:, :size].reshape(state.center.shape)
-    lower = -bounds[:, size:].reshape(state.center.shape)
+    widest = max(states[p].center[0].numel() for p in range(region_start, position + 1))
+    itemsize = state.center.element_size()
+    rows = max(1, CROWN_MEMORY_BYTES // (4 * batch * widest * itemsize))  # coef, its clamps and a product
+    upper, lower = torch.empty(batch, size, dtype=state.center.dtype), torch.empty(batch, size, dtype=state.center.dtype)
+    for begin in range(0, size, rows):
+        end = min(begin + rows, size)
+        eye = torch.zeros(end - begin, size, dtype=state.center.dtype)
+        eye[torch.arange(end - begin), torch.arange(begin, end)] = 1.0
+        eye = eye.reshape(end - begin, *state.center.shape[1:])
+        spec = torch.cat([eye, -eye]).unsqueeze(0).expand(batch, *([-1] * eye.ndim))
+        bounds = crown_upper_bound(modules, states, region_start, position, spec, weights)
+        upper[:, begin:end], lower[:, begin:end] = bounds[:, :end - begin], -bounds[:, end - begin:]
+    upper, lower = upper.reshape(state.center.shape), lower.reshape(state.center.shape)
     state.upper = torch.minimum(state.upper, upper)
     state.lower = torch.maximum(state.lower, torch.minimum(lower, state.upper))
     state.radius = torch.minimum(state.radius, state.box_radius())
