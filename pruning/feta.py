@@ -1,4 +1,4 @@
-"""FeTa: layer-wise pruning as a difference-of-convex program (GUIDE section 2).
+"""FeTa (Aghasi et al., authors' public code): layer-wise pruning as a difference-of-convex program (GUIDE section 2).
 
 With the softplus ``s_t(z) = log(1 + exp(t z)) / t`` (t = 10) standing in for relu,
 FeTa solves, per layer (``x~ = [x; 1]``, ``U = [W b]``, the bias not penalised),
@@ -6,39 +6,53 @@ FeTa solves, per layer (``x~ = [x; 1]``, ``U = [W b]``, the bias not penalised),
     min_U  F(U) = (1/N) sum_n || s_t(U x~_n) - y_n ||^2 + lam ||W||_1 .
 
 Since ``y >= 0``, ``F = g - h + const`` with ``g(U) = (1/N) sum ||s_t(U x~)||^2 + lam ||W||_1``
-and ``h(U) = (2/N) sum y^T s_t(U x~)`` convex; DCA iterates
-``U_{k+1} = argmin g(U) - <grad h(U_k), U>`` and never increases ``F``.
+and ``h(U) = (2/N) sum y^T s_t(U x~)`` convex. ``F`` is a sum of independent terms, one per
+output unit (row ``u_i`` of ``U``), coupled only by the shared lam.
 
-Convex subproblem solver (replaces the authors' proximal SVRG): majorise-minimise with
-the fixed quadratic metric ``M = 2 c_max G``, ``G = Xs~^T Xs~ / N`` the Gram of the
-standardised inputs (an exact change of variables, ``layerdata.Standardiser``) and
-``c_max = max_z d/dz[s_t(z) s_t'(z)]``. Since every row's Hessian of the smooth part is
-``(2/N) Xs~^T diag(phi) Xs~ <= M``, each step ``min <grad, D> + D^T M D / 2 + lam ||.||_1``
-decreases the subproblem (a variable-metric proximal gradient step, Tseng and Yun
-2009); it is solved by FISTA on the Gram, which costs no pass over the data. One data
-pass (forward and backward) per step, whatever the ill-conditioning of the pixels.
+Solver (replaces the authors' DCA with proximal SVRG): a proximal Newton method per row on a
+working set (newGLMNET, Yuan, Ho and Lin 2012; Lee, Sun and Saunders 2014). At ``u_i`` the
+model is ``g_i.d + d^T H_i d / 2 + lam ||w_i + d_w||_1`` with ``H_i = (1/N) X~^T diag(c_i) X~``,
+``c = d^2/dz^2 s_t(z)^2 = 2 s_t'(s_t' + s_t s_t'')``: the curvature of the convex part ``g``, the
+quadratic model of one DCA subproblem at ``u_i`` (``h`` linearised). The model is minimised on
+the working set (non-zeros plus the coordinates that violate the optimality condition
+``|grad_q| <= lam``) by cyclic coordinate descent, batched over rows; a per-row backtracking
+line search on the exact ``F_i`` (the move of ``z`` along the step is one data pass, trial steps
+cost no pass) makes ``F`` non-increasing. ``H_i`` are sufficient statistics kept exact by
+rank-one updates of the samples whose curvature moved (``layerdata.RowGrams``), so no pass
+over the data is repeated for them. Where no relu follows (an output layer) the softplus is
+the identity and ``F`` a plain lasso.
 
-Target sparsity (``FeTa.prune``): a progressive-sample scheme (dynamic sample sizes,
-Byrd et al. 2012): DCA steps on a random subsample while a multiplicative controller
-moves lam until the non-zeros match the target, then steps on all N samples with lam
-frozen (the Gram there comes from ``gram_samples`` rows; a step that raises F is undone
-and the metric doubled). The result is projected onto the exact target by keeping the
-largest weights (top-k), and the kept weights and bias are re-fitted on all samples
-(the same steps with lam = 0 on the support). Each phase at fixed lam runs until the
-relative change of ``F`` falls below ``tol`` (``info['converged']``); ``info['objective']`` is
-the final ``F`` on the support (lam = 0). With a fixed support (``prune(..., mask=M)``) only
-the refit on ``M`` runs. Where no relu follows (an output layer) the softplus is replaced
-by the identity, so ``F`` is a plain lasso.
+Target sparsity (``FeTa.prune``), three phases, each until the relative change of ``F``
+per step is below ``tol`` with no optimality violation left outside the working set
+(``info['converged']``):
+
+1. *search* on ``search_samples`` random rows: from the trained weights thresholded to the
+   target (a sparse start: the working sets stay small), lam moves by a multiplicative
+   controller (factor ``(nnz / target)^2`` within ``[1/r, r]``, ``r`` from 1.4 and square-rooted
+   at each reversal; nnz counts the pending violators too) until the non-zeros are within
+   ``slack`` of the target, then is frozen;
+2. the same on all rows from there (a progressive sample, Byrd et al. 2012), lam frozen once
+   the non-zeros are within ``slack``;
+3. projection onto the exact target (largest ``|w|``) and *refit*: the same Newton steps with
+   lam = 0 on the support. ``info['objective']`` is the final ``F`` there (lam = 0).
+
+With a fixed support (``prune(..., mask=M)``) only the refit on ``M`` runs.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .base import LayerPruner, Solution, count_to_prune, register
-from .layerdata import PATCH_ROWS, LayerProblem, Standardiser, keep_largest, soft_threshold
+from .compiled import compiled
+from .layerdata import PATCH_ROWS, LayerProblem, RowGrams, Standardiser, keep_largest
+
+_LINE_SEARCH_HALVINGS = 12
+_CURVATURE_FLOOR = 1e-4  # samples below this curvature start outside the Grams
+_CURVATURE_DELTA = 0.05  # a sample's curvature is refreshed when it moves by more (c <= 2.1)
 
 
 def softplus_t(z: torch.Tensor, t: float) -> torch.Tensor:
@@ -49,14 +63,12 @@ def softplus_t(z: torch.Tensor, t: float) -> torch.Tensor:
 def curvature_bound() -> float:
     """``max_z d/dz [s_t(z) sigmoid(t z)] = max_w sigmoid(w)^2 + softplus(w) sigmoid(w) (1 - sigmoid(w))``.
 
-    Independent of t (substitute w = t z); about 1.05, reached near w = 3.
+    Independent of t (substitute w = t z); about 1.05, reached near w = 3. Twice it bounds the
+    curvature ``c`` of the model.
     """
     w = torch.linspace(-40, 40, 160001, dtype=torch.float64)
     sig = torch.sigmoid(w)
     return float((sig ** 2 + F.softplus(w) * sig * (1 - sig)).max())
-
-
-_CURVATURE = curvature_bound()
 
 
 def feta_objective(inputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
@@ -66,218 +78,282 @@ def feta_objective(inputs: torch.Tensor, target: torch.Tensor, weight: torch.Ten
     return float((softplus_t(z, t) - target).pow(2).sum(1).mean() + lam * weight.abs().sum())
 
 
-def _top_eigenvalue(gram: torch.Tensor, iterations: int = 60, safety: float = 1.02) -> float:
-    """Largest eigenvalue of a PSD matrix by power iteration, times a small safety factor."""
-    vec = torch.ones(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    value = 0.0
-    for _ in range(iterations):
-        vec = gram @ vec
-        value = float(vec.norm())
-        if value == 0.0:
-            return 1.0
-        vec = vec / value
-    return value * safety
+class _Data:
+    """Rows ``X`` and targets of one phase; ``loss`` gives per-unit losses, slopes and curvatures."""
+
+    def __init__(self, inputs: torch.Tensor, target: torch.Tensor, t: float, relu: bool) -> None:
+        self.inputs, self.target, self.t, self.relu = inputs, target, t, relu
+        self.n = inputs.shape[0]
+        self.passes = 0
+
+    def forward(self, aug: torch.Tensor) -> torch.Tensor:
+        self.passes += 1
+        return torch.addmm(aug[:, -1], self.inputs, aug[:, :-1].T)
+
+    def gradient(self, slope: torch.Tensor) -> torch.Tensor:
+        self.passes += 1
+        return torch.cat([slope.T @ self.inputs, slope.sum(0)[:, None]], 1) / self.n
+
+    def loss(self, z: torch.Tensor, columns: torch.Tensor | None = None, derivatives: bool = True):
+        """Per-unit ``sum_n (s(z) - y)^2``, and (``derivatives``) the slope and curvature in z."""
+        y = self.target if columns is None else self.target[:, columns]
+        if not self.relu:
+            residual = z - y
+            total = residual.pow(2).sum(0)
+            return (total, 2 * residual, torch.full_like(z, 2.0)) if derivatives else (total, None, None)
+        soft = softplus_t(z, self.t)
+        total = (soft - y).pow(2).sum(0)
+        if not derivatives:
+            return total, None, None
+        sig = torch.sigmoid(self.t * z)
+        slope = 2 * (soft - y) * sig
+        curvature = 2 * sig * (sig + soft * self.t * (1 - sig))
+        return total, slope, curvature
 
 
-class _Metric:
-    """``M = 2 c_max scale G~`` with ``G~`` the augmented standardised Gram of ``inputs``."""
-
-    def __init__(self, std: Standardiser, inputs: torch.Tensor, scale: float = 1.0) -> None:
-        xs = torch.cat([(inputs - std.mean) / std.sd, torch.ones_like(inputs[:, :1])], 1)
-        self.gram = xs.T @ xs / inputs.shape[0]
-        self.top = _top_eigenvalue(self.gram)
-        self.scale = scale
-
-    @property
-    def factor(self) -> float:
-        return 2.0 * _CURVATURE * self.scale
-
-
-def _lasso_step(grad, start, metric: _Metric, thresholds, free, iterations: int, lam: float,
-                keep: int | None, tol: float = 0.0):
-    """FISTA on ``<grad, D> + D^T M D / 2 + lam sum_q thresholds_q |u_q|``, ``D = u - start``.
-
-    Rows of ``start`` (augmented ``[v c]``) are independent; ``free`` masks the allowed
-    entries. With ``keep``, lam follows a multiplicative controller toward ``keep`` non-zeros.
-    Stops after ``iterations`` or when an iterate moves by less than ``tol`` times the step
-    ``||D||`` (Frobenius).
-    """
-    lipschitz = metric.factor * metric.top
-    gram = metric.gram * metric.factor
-    point, previous, momentum = start, start, 1.0
-    for _ in range(iterations):
-        gradient = grad + (point - start) @ gram
-        current = soft_threshold(point - gradient / lipschitz, thresholds * (lam / lipschitz)) * free
-        if keep is not None:
-            nonzero = max(int(torch.count_nonzero(current[:, :-1])), 1)
-            lam *= min(max((nonzero / keep) ** 2, 0.7), 1.4)
-        elif tol and float((current - previous).norm()) <= tol * float((current - start).norm()):
-            return current, lam
-        next_momentum = (1 + math.sqrt(1 + 4 * momentum ** 2)) / 2
-        point = current + ((momentum - 1) / next_momentum) * (current - previous)
-        previous, momentum = current, next_momentum
-    return previous, lam
+def _model_descent(gram, gradient, start, penalty, lam: float, valid, sweeps: int, tol: float):
+    """Minimise ``g.(v - u) + (v - u)^T H (v - u) / 2 + lam sum_q p_q |v_q|`` per row by cyclic
+    coordinate descent (the inner solver of newGLMNET), from ``v = u``; rows are padded to a
+    common width (``valid``). Stops after ``sweeps`` sweeps or when no coordinate moved by more
+    than ``tol`` times the largest ``|v_q|`` (both in the metric ``sqrt(H_qq)``). Returns ``v``."""
+    counts = valid.sum(1).long()
+    out = start.detach().to("cpu", torch.float64).numpy().copy()
+    _coordinate_descent(gram.detach().to("cpu", torch.float64).contiguous().numpy(),
+                        gradient.detach().to("cpu", torch.float64).contiguous().numpy(),
+                        penalty.detach().to("cpu", torch.float64).contiguous().numpy(), float(lam),
+                        counts.cpu().numpy(), int(sweeps), float(tol), out)
+    return torch.from_numpy(out).to(start.device)
 
 
-class _Layer:
-    """The standardised problem: data, thresholds and free entries of ``[v c]``."""
-
-    def __init__(self, inputs, target, std: Standardiser, t: float, free: torch.Tensor,
-                 relu: bool = True) -> None:
-        self.inputs, self.target, self.std, self.t, self.relu = inputs, target, std, t, relu
-        self.thresholds = torch.cat([1.0 / std.sd, torch.zeros(1, dtype=std.sd.dtype, device=std.sd.device)])
-        self.free = free
-
-    def evaluate(self, aug: torch.Tensor, anchor_z: torch.Tensor | None = None):
-        """Return F at ``aug``, the gradient of the DCA subproblem there, and ``z``."""
-        x, y, t = self.inputs, self.target, self.t
-        z = self.std.forward(x, aug[:, :-1], aug[:, -1])
-        if self.relu:
-            sig = torch.sigmoid(t * z)
-            soft = softplus_t(z, t)
-            anchor = sig if anchor_z is None else torch.sigmoid(t * anchor_z)
-        else:  # no relu follows: the identity link, a plain lasso (h = 0)
-            sig = anchor = 1.0
-            soft = z
-        loss = float(F.mse_loss(soft, y, reduction="sum")) / x.shape[0]
-        grad_v, grad_c = self.std.backward(x, (2.0 / x.shape[0]) * (soft * sig - y * anchor))
-        return loss, torch.cat([grad_v, grad_c[:, None]], 1), z
-
-    def l1(self, aug: torch.Tensor) -> float:
-        return float((aug[:, :-1].abs() / self.std.sd).sum())
-
-
-def _augmented(std: Standardiser, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    v, c = std.to_standard(weight, bias)
-    return torch.cat([v, c[:, None]], 1)
+@compiled
+def _coordinate_descent(gram, gradient, penalty, lam, counts, sweeps, tol, v):  # pragma: no cover (compiled)
+    for i in range(gram.shape[0]):
+        k = counts[i]
+        slope = gradient[i, :k].copy()  # the model's gradient at v
+        for _ in range(sweeps):
+            largest = 0.0
+            size = 0.0
+            for q in range(k):
+                h = gram[i, q, q]
+                old = v[i, q]
+                moved = old - slope[q] / h
+                cut = lam * penalty[i, q] / h
+                new = 0.0
+                if moved > cut:
+                    new = moved - cut
+                elif moved < -cut:
+                    new = moved + cut
+                step = new - old
+                if step != 0.0:
+                    v[i, q] = new
+                    for j in range(k):
+                        slope[j] += step * gram[i, q, j]
+                    largest = max(largest, abs(step) * np.sqrt(h))
+                size = max(size, abs(new) * np.sqrt(h))
+            if largest <= tol * max(size, 1e-12):
+                break
 
 
-def _free_entries(std: Standardiser, mask: torch.Tensor) -> torch.Tensor:
-    """Free entries of ``[v c]``: ``mask`` minus constant inputs, plus the bias column."""
-    free = mask & ~std.constant
-    return torch.cat([free, torch.ones_like(free[:, :1])], 1)
+class _Phase:
+    """Proximal Newton steps on one ``_Data`` (module docstring); the Grams persist across calls."""
+
+    def __init__(self, data: _Data, allowed: torch.Tensor, sweeps: int, sweep_tol: float) -> None:
+        self.data, self.allowed, self.sweeps, self.sweep_tol = data, allowed, sweeps, sweep_tol
+        self.penalty = torch.ones_like(allowed[0], dtype=data.inputs.dtype)
+        self.penalty[-1] = 0.0  # the bias
+        self.grams = RowGrams(data.inputs, allowed.shape[0], _CURVATURE_DELTA, _CURVATURE_FLOOR)
+
+    def objective(self, loss: torch.Tensor, aug: torch.Tensor, lam: float) -> torch.Tensor:
+        return loss / self.data.n + lam * (aug.abs() * self.penalty).sum(1)
+
+    def working_set(self, aug, gradient, lam: float, fixed) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Non-zeros plus violators of ``|grad_q| <= lam`` (at most a quarter more per row), the
+        rows that left violators out, and the number of violators."""
+        if fixed is not None:
+            return fixed, torch.zeros_like(fixed[:, 0]), 0
+        violation = (gradient.abs() - lam * self.penalty).clamp_min(0) * (aug == 0) * self.allowed
+        limit = (0.25 * (aug[:, :-1] != 0).sum(1)).ceil().clamp_min(5).long()
+        left_out = (violation > 0).sum(1) > limit
+        ranked = torch.sort(violation, dim=1, descending=True).values
+        kth = ranked.gather(1, (limit - 1).clamp_max(ranked.shape[1] - 1)[:, None])
+        wanted = ((aug != 0) | ((violation > 0) & (violation >= kth))) & self.allowed
+        wanted[:, -1] = True
+        return wanted, left_out, int((violation > 0).sum())
+
+    def newton_step(self, aug, gradient, lam: float):
+        grams = self.grams
+        index, valid = grams.index, grams.valid.double()
+        system, factor = grams.systems(factor=lam == 0)
+        g = gradient.gather(1, index).double() * valid
+        u = aug.gather(1, index).double() * valid
+        if lam > 0:
+            penalty = self.penalty.expand_as(aug).gather(1, index).double() * valid
+            target = _model_descent(system, g, u, penalty, lam, valid, self.sweeps, self.sweep_tol)
+        else:
+            target = u - torch.cholesky_solve(g[:, :, None], factor)[:, :, 0]
+        return grams.scatter((target - u) * valid).to(aug.dtype)
+
+    def line_search(self, aug, z, step, dz, current, lam: float):
+        """Per row the first of 1, 1/2, 1/4, ... that does not raise ``F_i`` (0 if none)."""
+        scale = torch.ones_like(current)
+        trial = torch.full_like(current, float("inf"))
+        todo = torch.arange(current.numel(), device=current.device)
+        for _ in range(_LINE_SEARCH_HALVINGS):
+            s = scale[todo]
+            loss, _, _ = self.data.loss(z[:, todo] + s * dz[:, todo], todo, derivatives=False)
+            trial[todo] = loss / self.data.n + lam * ((aug[todo] + s[:, None] * step[todo]).abs()
+                                                      * self.penalty).sum(1)
+            worse = trial[todo] > current[todo]
+            scale[todo] = torch.where(worse, s / 2, s)
+            todo = todo[worse]
+            if todo.numel() == 0:
+                break
+        return torch.where(trial <= current, scale, torch.zeros_like(scale))
+
+    def run(self, aug, lam: float, tol: float, max_steps: int, fixed=None, keep: int | None = None,
+            slack: float = 0.0):
+        """Steps until the relative change of F is below ``tol``; with ``keep`` lam moves first.
+
+        Returns (aug, lam, F, steps, converged).
+        """
+        z = self.data.forward(aug)
+        loss, slope, curvature = self.data.loss(z)
+        current = self.objective(loss, aug, lam)
+        reach, direction = 1.4, 0  # the controller's largest factor, shrunk at each reversal
+        for step_count in range(1, max_steps + 1):
+            gradient = self.data.gradient(slope)
+            wanted, left_out, violators = self.working_set(aug, gradient, lam, fixed)
+            self.grams.track(wanted, curvature)
+            self.grams.update(curvature)
+            step = self.newton_step(aug, gradient, lam)
+            dz = self.data.forward(step)
+            scale = self.line_search(aug, z, step, dz, current, lam)
+            aug, z = aug + scale[:, None] * step, z + scale * dz
+            complete = not bool((left_out & (scale > 0)).any())  # a row that cannot move is done
+            loss, slope, curvature = self.data.loss(z)
+            previous, current = float(current.sum()), self.objective(loss, aug, lam)
+            change = (previous - float(current.sum())) / max(abs(previous), 1e-30)
+            if keep is not None and reach > 1.001:
+                nonzero = int(torch.count_nonzero(aug[:, :-1])) + violators  # pending violators count too
+                if abs(nonzero - keep) > max(slack * keep, 2):  # lam not settled: no convergence test
+                    sign = 1 if nonzero > keep else -1
+                    reach = math.sqrt(reach) if sign == -direction else reach
+                    direction = sign
+                    lam *= min(max((nonzero / keep) ** 2, 1 / reach), reach)
+                    current = self.objective(loss, aug, lam)
+                    continue
+                reach = 1.0  # settled: lam stays
+            if change < tol and complete:
+                return aug, lam, float(current.sum()), step_count, True
+        return aug, lam, float(current.sum()), max_steps, False
+
+
+def _fold_constant_inputs(weight, bias, std: Standardiser):
+    """Move the weights of constant inputs into the bias (the function is unchanged)."""
+    bias = bias + (weight * std.constant) @ std.mean
+    return weight * ~std.constant, bias
 
 
 def feta_solve(inputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-               lam: float, outer_iterations: int = 4, inner_iterations: int = 10,
-               lasso_iterations: int = 200, t: float = 10.0, mask: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    """DCA for FeTa at a fixed ``lam`` on all samples, starting from ``(weight, bias)``.
+               lam: float, iterations: int = 20, t: float = 10.0, mask: torch.Tensor | None = None,
+               relu: bool = True, sweeps: int = 100) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    """FeTa at a fixed ``lam`` on all samples from ``(weight, bias)``: ``iterations`` Newton steps.
 
-    Each DCA step runs ``inner_iterations`` majorise-minimise steps on the convex
-    subproblem. ``mask`` (True = free) restricts the support. Returns the new weight, bias
-    and the DC objective ``F`` at every DCA iterate.
+    ``mask`` (True = free) restricts the support. Returns the new weight, bias and ``F`` before
+    the first and after every step (non-increasing).
     """
     std = Standardiser(inputs)
-    free = _free_entries(std, torch.ones_like(weight, dtype=torch.bool) if mask is None else mask)
-    layer = _Layer(inputs, target, std, t, free)
-    metric = _Metric(std, inputs)
-    aug = _augmented(std, weight, bias) * free
-    history = []
-    for _ in range(outer_iterations):
-        loss, grad, anchor_z = layer.evaluate(aug)
-        history.append(loss + lam * layer.l1(aug))
-        for step in range(inner_iterations):
-            if step:
-                _, grad, _ = layer.evaluate(aug, anchor_z)
-            aug, _ = _lasso_step(grad, aug, metric, layer.thresholds, free, lasso_iterations, lam, None)
-    new_weight, new_bias = std.from_standard(aug[:, :-1], aug[:, -1])
-    history.append(feta_objective(inputs, target, new_weight, new_bias, lam, t))
-    return new_weight, new_bias, history
+    weight, bias = _fold_constant_inputs(weight, bias, std)
+    allowed = torch.cat([~std.constant, torch.ones(1, dtype=torch.bool, device=inputs.device)])
+    allowed = allowed.expand(weight.shape[0], -1).clone()
+    if mask is not None:
+        allowed[:, :-1] &= mask
+    phase = _Phase(_Data(inputs, target, t, relu), allowed, sweeps, 1e-6)
+    aug = torch.cat([weight * allowed[:, :-1], bias[:, None]], 1)
+    history = [feta_objective(inputs, target, aug[:, :-1], aug[:, -1], lam, t)]
+    for _ in range(iterations):
+        aug, lam, _, _, _ = phase.run(aug, lam, 0.0, 1)
+        history.append(feta_objective(inputs, target, aug[:, :-1], aug[:, -1], lam, t))
+    return aug[:, :-1], aug[:, -1], history
 
 
 @register("feta")
 class FeTa(LayerPruner):
     """FeTa with a target sparsity (see the module docstring for the scheme).
 
-    Options: ``t`` softplus sharpness; ``tol`` the relative change of the DC objective below
-    which a phase (solve at lam, refit on the support) has converged; ``max_rounds`` a
-    safety cap on DCA steps per phase (``info['converged']`` is False when reached);
-    ``lasso_iterations``/``lasso_tol`` the FISTA cap and stopping rule of each subproblem
-    step on the Gram; ``search_samples``/``search_rounds`` the subsample and DCA steps of the
-    lam search; ``gram_samples`` rows used for the Gram on all samples; ``lam`` fixes lam (no
-    search); ``seed`` draws the subsamples. ``tol=0, max_rounds=R`` runs exactly ``R`` steps.
+    Options: ``t`` softplus sharpness; ``tol`` the relative change of ``F`` per Newton step below
+    which a phase has converged; ``max_rounds`` a safety cap on steps per phase
+    (``info['converged']`` is False when reached); ``lasso_iterations``/``lasso_tol`` the cap
+    and stopping rule of the coordinate-descent sweeps on each step's model (no data pass);
+    ``search_samples`` the rows of the search phase; ``slack`` the relative distance of the
+    non-zeros from the target at which lam freezes; ``lam`` fixes lam (no search); ``seed``
+    draws the subsample. ``tol=0, max_rounds=R`` runs exactly ``R`` steps per phase.
     """
 
-    def __init__(self, t: float = 10.0, tol: float = 1e-4, max_rounds: int = 1000,
-                 lasso_iterations: int = 200, lasso_tol: float = 1e-3, search_samples: int = 4000,
-                 search_rounds: int = 6, gram_samples: int = 10000, lam: float | None = None,
-                 seed: int = 0, patch_rows: int | None = PATCH_ROWS) -> None:
+    def __init__(self, t: float = 10.0, tol: float = 1e-3, max_rounds: int = 200,
+                 lasso_iterations: int = 100, lasso_tol: float = 1e-4, search_samples: int = 10000,
+                 slack: float = 0.02, lam: float | None = None, seed: int = 0,
+                 patch_rows: int | None = PATCH_ROWS) -> None:
         super().__init__(patch_rows, seed)
         self.t, self.tol, self.max_rounds = t, tol, max_rounds
         self.lasso_iterations, self.lasso_tol = lasso_iterations, lasso_tol
-        self.search_samples, self.search_rounds = search_samples, search_rounds
-        self.gram_samples, self.lam = gram_samples, lam
+        self.search_samples, self.slack, self.lam = search_samples, slack, lam
 
-    def _step(self, layer: _Layer, metric: _Metric, aug, grad, free, lam: float, keep: int | None):
-        return _lasso_step(grad, aug, metric, layer.thresholds, free, self.lasso_iterations, lam, keep,
-                           self.lasso_tol)
-
-    def _search(self, layer: _Layer, metric: _Metric, aug, free, lam: float, keep: int):
-        """``search_rounds`` DCA steps while the controller moves lam toward ``keep`` non-zeros."""
-        for _ in range(self.search_rounds):
-            _, grad, _ = layer.evaluate(aug)
-            aug, lam = self._step(layer, metric, aug, grad, free, lam, keep)
-        return aug, lam
-
-    def _converge(self, layer: _Layer, metric: _Metric, aug, free, lam: float):
-        """DCA steps (one majorise-minimise step each) at fixed lam until F settles.
-
-        A step that raises F is undone and the metric doubled (the Gram may come from a
-        subsample), so F never increases. Returns (aug, F, steps, converged).
-        """
-        metric.scale = 1.0  # a scale doubled by float noise near an optimum must not slow later phases
-        loss, grad, _ = layer.evaluate(aug)
-        objective = loss + lam * layer.l1(aug)
-        floor = 1e-6 * float(layer.target.pow(2).sum()) / layer.target.shape[0]
-        for step in range(1, self.max_rounds + 1):
-            candidate, _ = self._step(layer, metric, aug, grad, free, lam, None)
-            loss, candidate_grad, _ = layer.evaluate(candidate)
-            new_objective = loss + lam * layer.l1(candidate)
-            if new_objective > objective:
-                metric.scale *= 2.0
-                continue
-            change = (objective - new_objective) / max(abs(objective), floor, 1e-30)
-            aug, grad, objective = candidate, candidate_grad, new_objective
-            metric.scale = max(1.0, metric.scale / 2)
-            if change < self.tol:
-                return aug, objective, step, True
-        return aug, objective, self.max_rounds, False
+    def _phase(self, x, y, relu: bool, allowed) -> _Phase:
+        return _Phase(_Data(x, y, self.t, relu), allowed, self.lasso_iterations, self.lasso_tol)
 
     def _solve(self, problem: LayerProblem, sparsity: float, fixed: torch.Tensor | None) -> Solution:
-        x, y = problem.inputs, problem.target
-        n, numel = x.shape[0], problem.weight.numel()
+        x, y, relu = problem.inputs, problem.target, problem.relu
+        numel = problem.weight.numel()
         keep = numel - count_to_prune(numel, sparsity) if fixed is None else int(fixed.sum())
         std = Standardiser(x)
-        free = _free_entries(std, torch.ones_like(problem.weight, dtype=torch.bool))
-        aug = _augmented(std, problem.weight, problem.bias) * free
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).to(x.device)
-        gram_rows = x[order[:self.gram_samples]] if self.gram_samples < n else x
-        metric = _Metric(std, gram_rows)
-        full = _Layer(x, y, std, self.t, free, problem.relu)
+        weight, bias = _fold_constant_inputs(problem.weight, problem.bias, std)
+        allowed = torch.cat([~std.constant, torch.ones(1, dtype=torch.bool, device=x.device)])
+        allowed = allowed.expand(weight.shape[0], -1).clone()
+        full = self._phase(x, y, relu, allowed)
         info = {"t": self.t, "lam": self.lam, "rounds": 0, "converged": True}
+        aug = torch.cat([weight, bias[:, None]], 1)
         if fixed is None and keep > 0:
-            lam = self.lam
-            if lam is None:
-                lam = self._initial_lam(aug, full, metric, numel - keep)
-                rows = order[:min(self.search_samples, n)]
-                search = _Layer(x[rows], y[rows], std, self.t, free, problem.relu)
-                search_metric = _Metric(std, x[rows]) if rows.numel() < gram_rows.shape[0] else metric
-                aug, lam = self._search(search, search_metric, aug, free, lam, keep)
-            aug, objective, rounds, converged = self._converge(full, metric, aug, free, lam)
-            info.update(lam=lam, objective_at_lam=objective, rounds=rounds, converged=converged)
-        mask = fixed if fixed is not None else keep_largest(aug[:, :-1] / std.sd, keep, tiebreak=problem.weight)
-        support = _free_entries(std, mask)
-        aug, objective, rounds, converged = self._converge(full, metric, aug * support, support, 0.0)
-        weight, bias = std.from_standard(aug[:, :-1], aug[:, -1])
+            aug, info = self._select(x, y, relu, allowed, full, aug, keep, info)
+        mask = fixed if fixed is not None else keep_largest(aug[:, :-1], keep, allowed[:, :-1], problem.weight)
+        support = torch.cat([mask & allowed[:, :-1], torch.ones_like(mask[:, :1])], 1)
+        aug, _, objective, rounds, converged = full.run(aug * support, 0.0, self.tol, self.max_rounds,
+                                                        fixed=support)
         info.update(objective=objective, refit_rounds=rounds, iterations=info["rounds"] + rounds,
-                    converged=info["converged"] and converged)
-        return Solution(weight * mask, bias, mask, info)
+                    converged=info["converged"] and converged, data_passes=full.data.passes)
+        return Solution(aug[:, :-1] * mask, aug[:, -1], mask, info)
 
-    @staticmethod
-    def _initial_lam(aug, layer: _Layer, metric: _Metric, n_prune: int) -> float:
-        """The lam at which one prox step at the trained weights zeroes about ``n_prune`` weights."""
-        scores = (aug[:, :-1].abs() * metric.factor / layer.thresholds[:-1])[layer.free[:, :-1]]
-        if n_prune <= 0 or scores.numel() == 0:
-            return 0.0
-        return float(scores.kthvalue(min(n_prune, scores.numel())).values.clamp_min(1e-12))
+    def _select(self, x, y, relu, allowed, full: _Phase, aug, keep: int, info: dict):
+        """Phases 1 and 2: the FeTa solution at a lam with about ``keep`` non-zeros."""
+        n = x.shape[0]
+        keep = min(keep, int(allowed[:, :-1].sum()))  # weights of constant inputs stay zero
+        rows = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))[:self.search_samples]
+        search = self._phase(x[rows.to(x.device)], y[rows.to(x.device)], relu, allowed)
+        lam, start = self._start(search, aug, keep, allowed)
+        slack = self.slack if self.lam is None else 0.0
+        target = keep if self.lam is None else None
+        rounds, converged = 0, True
+        if rows.numel() < n:
+            start, lam, _, rounds, converged = search.run(start, lam, self.tol, self.max_rounds, keep=target,
+                                                          slack=slack)
+        aug, lam, objective, more, converged_full = full.run(start, lam, self.tol, self.max_rounds, keep=target,
+                                                              slack=slack)
+        info.update(lam=lam, objective_at_lam=objective, search_rounds=rounds, rounds=rounds + more,
+                    converged=converged and converged_full, search_passes=search.data.passes)
+        return aug, info
+
+    def _start(self, search: _Phase, aug, keep: int, allowed):
+        """lam at which a diagonal-Newton prox step from the trained weights keeps ``keep`` weights,
+        and those weights (the sparse start)."""
+        data = search.data
+        _, _, curvature = data.loss(data.forward(aug))
+        diagonal = (curvature.T @ data.inputs.pow(2)) / data.n
+        scores = aug[:, :-1].abs() * diagonal * allowed[:, :-1]
+        kept = keep_largest(scores, keep)
+        lam = self.lam
+        if lam is None:
+            flat = scores.reshape(-1)
+            lam = float(flat.kthvalue(max(flat.numel() - keep, 1)).values.clamp_min(1e-12))
+        start = aug.clone()
+        start[:, :-1] *= kept
+        return lam, start

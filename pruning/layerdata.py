@@ -15,6 +15,11 @@
   biases are not penalised, turns ``lam ||u||_1`` into the weighted ``lam sum_q |v_q| / sd_q``
   (a diagonal preconditioner for first-order solvers).
 * ``soft_threshold`` and ``keep_largest`` (the final exact-sparsity projection).
+* ``RowGrams``: per-output-row weighted Grams ``H_i = (1/n) sum_r c_ri x~_r[T_i] x~_r[T_i]^T`` on
+  small coordinate sets ``T_i`` (the support of row ``i``), the second-order sufficient
+  statistics of the Newton solvers (FeTa, the relu-aware refit). When the weights ``c`` change
+  they are kept in step by rank-one terms of the rows whose weight moved, so an iteration near
+  convergence costs O(changed rows k_i^2) instead of O(rows k_i^2).
 """
 from __future__ import annotations
 
@@ -57,6 +62,19 @@ def conv_output_size(layer: nn.Conv2d, height: int, width: int) -> tuple[int, in
     return sizes[0], sizes[1]
 
 
+def _unfold(inputs: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
+    """``F.unfold`` on one CPU thread: it is memory-bound, and its multi-threaded loop was seen
+    to take 5000x longer (14 s for 1797 8x8 images) on a CPU shared with other processes."""
+    if inputs.device.type != "cpu":
+        return F.unfold(inputs, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return F.unfold(inputs, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _patch_rows(layer: nn.Conv2d, inputs: torch.Tensor, outputs: torch.Tensor, max_rows: int | None,
                 seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Unfolded patches ``(rows, C k k)`` and the matching outputs ``(rows, C')``, rows (n, h', w')."""
@@ -71,8 +89,7 @@ def _patch_rows(layer: nn.Conv2d, inputs: torch.Tensor, outputs: torch.Tensor, m
     chunk = max(1, _UNFOLD_CHUNK // max(positions * patch_size, 1))
     pieces = []
     for start in range(0, n, chunk):
-        patches = F.unfold(inputs[start:start + chunk], layer.kernel_size, layer.dilation, layer.padding,
-                           layer.stride).transpose(1, 2).reshape(-1, patch_size)
+        patches = _unfold(inputs[start:start + chunk], layer).transpose(1, 2).reshape(-1, patch_size)
         if chosen is not None:
             low, high = start * positions, (start + chunk) * positions
             local = chosen[(chosen >= low) & (chosen < high)] - low
@@ -149,3 +166,109 @@ def keep_largest(scores: torch.Tensor, keep: int, allowed: torch.Tensor | None =
     mask = torch.zeros_like(flat, dtype=torch.bool)
     mask[order[:max(keep, 0)]] = True
     return mask.reshape(scores.shape)
+
+
+def _pad(tensor: torch.Tensor, size: int, dims: tuple[int, ...]) -> torch.Tensor:
+    pads: list[int] = []
+    for dim in reversed(range(tensor.ndim)):
+        pads += [0, size - tensor.shape[dim] if dim in dims else 0]
+    return F.pad(tensor, pads)
+
+
+class RowGrams:
+    """Per-row Grams ``H_i = (1/n) sum_r c_used[i, r] x~_r[T_i] x~_r[T_i]^T`` (float64), ``x~ = [x; 1]``.
+
+    ``T_i`` (``index[i, :counts[i]]``, padded) are coordinates of ``x~`` (``d_in`` = the bias).
+    ``c_used`` is the weight each row carries in the Grams: rows whose current weight ``c``
+    differs from it by more than ``delta`` are updated by rank-one terms (``update``), so
+    ``H_i`` is always the exact Gram of ``c_used``, within ``delta`` of ``c`` per row; rows with
+    ``c <= floor`` start at weight 0. ``track`` changes the coordinate sets: dropping is a
+    gather, adding computes the new cross terms from the rows with non-zero weight.
+    """
+
+    def __init__(self, inputs: torch.Tensor, d_out: int, delta: float = 0.05, floor: float = 1e-4) -> None:
+        self.columns = torch.cat([inputs, torch.ones_like(inputs[:, :1])], 1).T.contiguous()
+        self.rows, self.delta, self.floor = inputs.shape[0], delta, floor
+        device = inputs.device
+        self.index = torch.zeros(d_out, 0, dtype=torch.long, device=device)
+        self.valid = torch.zeros(d_out, 0, dtype=torch.bool, device=device)
+        self.gram = torch.zeros(d_out, 0, 0, dtype=torch.float64, device=device)
+        self.c_used: torch.Tensor | None = None
+        self.rank_updates = 0  # rows x coordinates touched, a cost counter
+
+    def tracked(self) -> torch.Tensor:
+        """Boolean ``(d_out, d_in + 1)``: the coordinates currently tracked per row."""
+        return self.scatter(self.valid.double()) > 0
+
+    def scatter(self, values: torch.Tensor) -> torch.Tensor:
+        """Padded per-row ``values`` (``(d_out, K)``) placed at their coordinates, 0 elsewhere."""
+        width = self.columns.shape[0]
+        index = torch.where(self.valid, self.index, torch.full_like(self.index, width))  # padding: a spare column
+        out = torch.zeros(values.shape[0], width + 1, dtype=values.dtype, device=values.device)
+        return out.scatter_(1, index, values)[:, :width]
+
+    def _block(self, row: int, left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
+               weights: torch.Tensor) -> torch.Tensor:
+        a = self.columns[left][:, rows]
+        b = a if right is left else self.columns[right][:, rows]
+        self.rank_updates += rows.numel() * (left.numel() + right.numel())
+        return ((a * weights) @ b.T).double() / self.rows
+
+    def track(self, wanted: torch.Tensor, c: torch.Tensor) -> None:
+        """Track exactly the coordinates ``wanted`` (bool ``(d_out, d_in + 1)``)."""
+        if self.c_used is None:  # stored per output row: (d_out, rows), contiguous
+            self.c_used = torch.where(c > self.floor, c, torch.zeros_like(c)).T.contiguous()
+        kept = wanted.gather(1, self.index) & self.valid
+        order = torch.sort((~kept).to(torch.int8), dim=1, stable=True).indices
+        counts = kept.sum(1)
+        size = int(counts.max()) if counts.numel() else 0
+        order = order[:, :size]
+        index = self.index.gather(1, order)
+        gram = self.gram.gather(1, order[:, :, None].expand(-1, -1, self.gram.shape[2]))
+        gram = gram.gather(2, order[:, None, :].expand(-1, size, -1))
+        valid = torch.arange(size, device=index.device)[None] < counts[:, None]
+        gram = gram * (valid[:, :, None] & valid[:, None, :])
+        new = wanted & ~self.tracked()
+        added = new.sum(1)
+        size = int((counts + added).max())
+        index, valid, gram = _pad(index, size, (1,)), _pad(valid, size, (1,)), _pad(gram, size, (1, 2))
+        for row in added.nonzero()[:, 0].tolist():
+            k, a = int(counts[row]), int(added[row])
+            fresh = new[row].nonzero()[:, 0]
+            both = torch.cat([index[row, :k], fresh])
+            live = (self.c_used[row] > 0).nonzero()[:, 0]
+            cross = self._block(row, fresh, both, live, self.c_used[row, live])
+            gram[row, k:k + a, :k + a] = cross
+            gram[row, :k, k:k + a] = cross[:, :k].T
+            index[row, k:k + a], valid[row, k:k + a] = fresh, True
+        self.index, self.valid, self.gram = index, valid, gram
+
+    def update(self, c: torch.Tensor) -> None:
+        """Move ``c_used`` to ``c`` on the rows where they differ by more than ``delta``."""
+        diff = c.T - self.c_used
+        changed = diff.abs() > self.delta
+        counts = self.valid.sum(1)
+        for row in changed.any(1).nonzero()[:, 0].tolist():
+            moved = changed[row].nonzero()[:, 0]
+            cols = self.index[row, :int(counts[row])]
+            k = cols.numel()
+            self.gram[row, :k, :k] += self._block(row, cols, cols, moved, diff[row, moved])
+            self.c_used[row, moved] = c[moved, row]
+
+    def systems(self, ridge: float = 1e-9, factor: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The padded Grams (1 on padding) with ``ridge`` times their mean diagonal added, and
+        (``factor``) their Cholesky factors; a row whose factorisation fails gets a 100x larger
+        ridge."""
+        gram = self.gram + torch.diag_embed((~self.valid).double())
+        diagonal = gram.diagonal(dim1=1, dim2=2)
+        scale = (diagonal * self.valid).sum(1, keepdim=True) / self.valid.sum(1, keepdim=True).clamp_min(1)
+        scale = scale.clamp_min(1e-12) * self.valid
+        for _ in range(6):
+            system = gram + torch.diag_embed(ridge * scale)
+            if not factor:
+                return system, None
+            lower, info = torch.linalg.cholesky_ex(system)
+            if not bool(info.any()):
+                return system, lower
+            scale = torch.where((info > 0)[:, None], scale * 100, scale)
+        raise torch.linalg.LinAlgError("a row's Gram on its support stays singular")

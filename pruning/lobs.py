@@ -83,7 +83,10 @@ class LOBS(LayerPruner):
         self.damping = damping
 
     def _solve(self, problem: LayerProblem, sparsity: float, fixed: torch.Tensor | None) -> Solution:
-        inverse = _inverse(layer_hessian(problem.inputs, self.damping))
+        hessian = layer_hessian(problem.inputs, 0.0)  # one pass over the data, shared below
+        damped = hessian.clone()
+        damped.diagonal().add_(self.damping * float(hessian.diagonal().mean()))
+        inverse = _inverse(damped)
         rows = torch.cat([problem.weight, problem.bias[:, None]], 1).double()
         d_out, d_in = problem.weight.shape
         scores = _saliency(rows[:, :-1], inverse.diagonal()[:-1]).reshape(-1)
@@ -98,8 +101,7 @@ class LOBS(LayerPruner):
         new_rows, mask = self._remove(rows, inverse, ranked, mask, fixed is not None)
         new_rows[:, :-1] *= mask
         delta = new_rows - rows
-        undamped = layer_hessian(problem.inputs, 0.0)
-        objective = float(torch.einsum("ij,jk,ik->", delta, undamped, delta))
+        objective = float(torch.einsum("ij,jk,ik->", delta, hessian, delta))
         info = {"iterations": int((~mask).sum(1).max()) if ranked.numel() else 0, "objective": objective,
                 "converged": True, "damping": self.damping}
         return Solution(new_rows[:, :-1].float(), new_rows[:, -1].float(), mask, info)

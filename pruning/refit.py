@@ -11,127 +11,83 @@ API for the support/refit ablation (GUIDE section 2, issue 14 part 4):
 * ``"threshold-refit"`` = hard thresholding's support, then ``refit``.
 
 The fit, per output row ``i`` with kept set ``S_i`` (plus the bias; ``x~ = [x; 1]``,
-``p = U x~``). Without relu: least squares ``min (1/N) sum_n (p_ni - z_ni)^2`` on ``S_i``,
-ridge-damped by ``damping * mean(diag G)`` on the weights (``G = X~^T X~ / N``; the damping
-grows by 100x while the Cholesky factor fails). With a relu (relu-aware, convex, the
-Net-Trim constraint as a penalty; Aghasi et al. 2017):
+``p = U x~``). Without relu: least squares ``min (1/N) sum_n (p_ni - z_ni)^2`` on ``S_i``. With a
+relu (relu-aware, convex, the Net-Trim constraint as a penalty; Aghasi et al. 2017):
 
     min (1/N) [ sum_{z_ni > 0} (p_ni - z_ni)^2  +  sum_{z_ni <= 0} max(p_ni, 0)^2 ]
 
 i.e. fit where the unit was active and only push the pre-activation below 0 where it was
-not. Started from the least-squares fit, solved by accelerated majorise-minimise steps
-in the metric ``G_SS`` (its Hessian is at most ``2 G_SS``, so a unit step in that metric is
-a majoriser; Nesterov momentum with adaptive restart, O'Donoghue and Candes 2015), until
-the relative objective change falls below ``tol``.
+not. Both are solved by the generalised Newton method for piecewise quadratics (the
+squared-hinge "finite Newton" method, Mangasarian 2002; Keerthi and DeCoste 2005): the
+Hessian of row ``i`` is ``(2/N) X~_S^T D_i X~_S`` with ``D_i`` the samples on a quadratic piece
+(active, or inactive with ``p > 0``), a ridge of ``damping`` times its mean diagonal on top
+(growing 100x while a Cholesky factor fails). The ``D_i`` Grams are sufficient statistics
+kept exact by rank-one updates of the samples that change piece (``layerdata.RowGrams``), so
+a step costs two passes over the data plus the changed samples; a per-row halving line
+search keeps the loss non-increasing. Once no sample changes piece the step is exact, so
+the method stops after finitely many steps; it stops when the relative change of the loss
+falls below ``tol``. Started from the thresholded weights.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
 from .base import LayerPruner, PruneResult, Solution, register
-from .layerdata import PATCH_ROWS, LayerProblem
+from .layerdata import PATCH_ROWS, LayerProblem, RowGrams
 from .threshold import magnitude_mask
 
-_FACTOR_ENTRIES = 2 ** 24  # float64 entries of per-row systems built at once
-
-
-def _augmented(inputs: torch.Tensor) -> torch.Tensor:
-    return torch.cat([inputs, torch.ones_like(inputs[:, :1])], 1)
-
-
-class SupportSystem:
-    """Per-row Cholesky factors of ``G_SS + ridge`` for the kept sets ``S_i`` (bias included)."""
-
-    def __init__(self, gram: torch.Tensor, mask: torch.Tensor, damping: float) -> None:
-        d_out, d_in = mask.shape
-        kept = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # the bias is always free
-        counts = kept.sum(1)
-        width = int(counts.max())
-        order = torch.sort((~kept).to(torch.int8), dim=1, stable=True).indices[:, :width]
-        self.index, self.valid = order, torch.arange(width, device=mask.device)[None, :] < counts[:, None]
-        ridge = damping * float(gram.diagonal().mean())
-        is_weight = (self.index < d_in) & self.valid
-        chunk = max(1, _FACTOR_ENTRIES // (width * width))
-        self.factors = [self._factor(gram, part, ridge, is_weight[part])
-                        for part in torch.arange(d_out, device=mask.device).split(chunk)]
-        self.chunk = chunk
-
-    def _factor(self, gram, rows, ridge, is_weight):
-        index, valid = self.index[rows], self.valid[rows]
-        pair = valid[:, :, None] & valid[:, None, :]
-        system = gram[index[:, :, None], index[:, None, :]] * pair
-        diagonal = torch.where(valid, ridge * is_weight, torch.ones_like(valid, dtype=gram.dtype))
-        for _ in range(4):
-            factor, info = torch.linalg.cholesky_ex(system + torch.diag_embed(diagonal))
-            if not bool(info.any()):
-                return factor
-            diagonal = torch.where(valid & is_weight, diagonal * 100 + 1e-12, diagonal)
-        raise torch.linalg.LinAlgError("the least-squares system on the support stays singular")
-
-    def solve(self, rhs: torch.Tensor) -> torch.Tensor:
-        """Solve every row's system for ``rhs`` ``(d_out, d_in + 1)``; zero off the support."""
-        gathered = rhs.gather(1, self.index) * self.valid
-        pieces = [torch.cholesky_solve(gathered[part, :, None], factor)[:, :, 0]
-                  for part, factor in zip(torch.arange(rhs.shape[0]).split(self.chunk), self.factors)]
-        out = torch.zeros_like(rhs)
-        return out.scatter_(1, self.index, torch.cat(pieces) * self.valid)
-
-
-def _relu_loss(x: torch.Tensor, z: torch.Tensor, active: torch.Tensor, u: torch.Tensor):
-    """The relu-aware loss of the module docstring and its residual ``dL/dp * N / 2``."""
-    p = x @ u.T.to(x.dtype)
-    residual = torch.where(active, p - z, p.clamp_min(0))
-    return float(residual.pow(2).sum()) / x.shape[0], residual
-
-
 def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e-6, tol: float = 1e-6,
-                  max_iterations: int = 500) -> Solution:
+                  max_iterations: int = 100) -> Solution:
     """Refit ``problem``'s kept weights and bias on ``mask`` (module docstring); matrix shapes."""
-    x, z = _augmented(problem.inputs), problem.outputs
+    x, z = problem.inputs, problem.outputs
     n = x.shape[0]
-    gram = (x.T @ x).double() / n
-    system = SupportSystem(gram, mask, damping)
-    u = system.solve(((z.T @ x).double() / n))
-    info = {"iterations": 0, "converged": True, "damping": damping}
-    if problem.relu:
-        u, info["iterations"], info["converged"], objective = _relu_refit(x, z, system, u, tol, max_iterations)
-    else:
-        objective = float((x @ u.T.float() - z).double().pow(2).sum()) / n
-    info["objective"] = objective
+    support = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+    u = torch.cat([problem.weight * mask, problem.bias[:, None]], 1)
+    active = (z > 0) if problem.relu else None
+    grams = RowGrams(x, z.shape[1], delta=0.5, floor=0.5)  # curvatures are 0 or 2: every change is exact
+
+    def evaluate(p):
+        residual = p - z if active is None else torch.where(active, p - z, p.clamp_min(0))
+        curvature = torch.full_like(p, 2.0) if active is None else 2.0 * (active | (p > 0)).to(p.dtype)
+        return residual.pow(2).sum(0) / n, residual, curvature
+
+    p = torch.addmm(u[:, -1], x, u[:, :-1].T)
+    loss, residual, curvature = evaluate(p)
+    converged, iteration = False, 0
+    for iteration in range(1, max_iterations + 1):
+        gradient = torch.cat([residual.T @ x, residual.sum(0)[:, None]], 1) * (2.0 / n)
+        grams.track(support, curvature)
+        grams.update(curvature)
+        _, factor = grams.systems(damping)
+        g = gradient.gather(1, grams.index).double() * grams.valid
+        step = grams.scatter(-torch.cholesky_solve(g[:, :, None], factor)[:, :, 0]).to(u.dtype)
+        dp = torch.addmm(step[:, -1], x, step[:, :-1].T)
+        scale, new_loss = _line_search(evaluate, p, dp, loss)
+        u, p = u + scale[:, None] * step, p + scale * dp
+        new_loss, residual, curvature = evaluate(p)
+        change = float(loss.sum() - new_loss.sum()) / max(float(loss.sum()), 1e-30)
+        loss = new_loss
+        if change < tol:
+            converged = True
+            break
+    objective = float(loss.sum())
+    info = {"iterations": iteration, "converged": converged, "damping": damping, "objective": objective}
     u = u.to(problem.weight.dtype)
     return Solution(u[:, :-1] * mask, u[:, -1], mask, info)
 
 
-def _relu_refit(x, z, system: SupportSystem, u, tol: float, max_iterations: int):
-    """Accelerated MM on the relu-aware loss from ``u``; returns (u, iterations, converged, loss)."""
-    active = z > 0
-    n = x.shape[0]
-
-    def mm_step(at, residual):
-        return at - system.solve((residual.T @ x).double() / n)
-
-    loss, residual = _relu_loss(x, z, active, u)
-    floor = 1e-6 * float(z.double().pow(2).sum()) / n  # float32 noise floor of the loss
-    point, point_residual, momentum = u, residual, 1.0
-    for iteration in range(1, max_iterations + 1):
-        candidate = mm_step(point, point_residual)
-        new_loss, new_residual = _relu_loss(x, z, active, candidate)
-        if new_loss > loss:  # adaptive restart: a plain MM step from u never raises the loss
-            candidate = mm_step(u, residual)
-            new_loss, new_residual = _relu_loss(x, z, active, candidate)
-            momentum = 1.0
-        change = abs(loss - new_loss) / max(loss, floor, 1e-30)
-        next_momentum = (1 + math.sqrt(1 + 4 * momentum ** 2)) / 2
-        beta = (momentum - 1) / next_momentum
-        point = candidate + beta * (candidate - u)
-        u, residual, loss, momentum = candidate, new_residual, new_loss, next_momentum
-        point_residual = _relu_loss(x, z, active, point)[1] if beta else residual
-        if change < tol:
-            return u, iteration, True, loss
-    return u, max_iterations, False, loss
+def _line_search(evaluate, p, dp, loss, halvings: int = 20):
+    """Per row the first of 1, 1/2, ... that does not raise the row's loss (0 if none)."""
+    scale = torch.ones_like(loss)
+    for _ in range(halvings):
+        trial, _, _ = evaluate(p + scale * dp)
+        worse = trial > loss
+        if not bool(worse.any()):
+            return scale, trial
+        scale = torch.where(worse, scale / 2, scale)
+    trial, _, _ = evaluate(p + scale * dp)
+    return torch.where(trial > loss, torch.zeros_like(scale), scale), trial
 
 
 def refit(layer: nn.Module, mask: torch.Tensor, inputs: torch.Tensor, outputs: torch.Tensor,
@@ -150,7 +106,7 @@ class ThresholdRefit(LayerPruner):
     False when it is reached).
     """
 
-    def __init__(self, damping: float = 1e-6, tol: float = 1e-6, max_iterations: int = 500,
+    def __init__(self, damping: float = 1e-6, tol: float = 1e-6, max_iterations: int = 100,
                  patch_rows: int | None = PATCH_ROWS, seed: int = 0) -> None:
         super().__init__(patch_rows, seed)
         self.damping, self.tol, self.max_iterations = damping, tol, max_iterations

@@ -6,8 +6,8 @@ import numba
 import pytest
 import torch
 
-from analysis.dimension.knn import tiles
 from analysis.dimension.knn.tiles import entries_below, entries_within
+from pruning.compiled import compiled
 
 SHAPES = [(40, 64), (50, 61), (37, 8), (1, 16), (130, 200)]
 
@@ -66,7 +66,7 @@ def test_compiled_loops_are_cached_in_the_user_cache_not_beside_the_source(tmp_p
     monkeypatch.setattr(numba.config, "CACHE_DIR", "")
     source_cache = Path(__file__).parent / "__pycache__"
     before = set(source_cache.glob("*_twice*"))
-    assert tiles._compile(_twice)(21) == 42
+    assert compiled(_twice)(21) == 42
     assert list((tmp_path / "hardthresh" / "numba").rglob("*_twice*.nbi"))
     assert set(source_cache.glob("*_twice*")) == before
     assert numba.config.CACHE_DIR == ""

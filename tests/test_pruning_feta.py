@@ -1,4 +1,4 @@
-"""FeTa: DCA monotonicity, exact sparsity, and a better relu reconstruction than thresholding."""
+"""FeTa: monotone Newton steps, exact sparsity, and a better relu reconstruction than thresholding."""
 import torch
 
 from pruning import FeTa, feta_objective, feta_solve, get_method
@@ -19,12 +19,12 @@ def test_softplus_and_its_curvature_bound():
     assert bound - 1e-3 <= float(second.max()) <= bound + 1e-9
 
 
-def test_dc_objective_never_increases_over_dca_iterations():
+def test_dc_objective_never_increases_over_newton_steps():
     layer, inputs, outputs = layer_data(n=200, d_in=12, d_out=5, seed=2)
     target = outputs.clamp_min(0)
     for lam in (1e-3, 1e-2):
         _, _, history = feta_solve(inputs, target, layer.weight.detach(), layer.bias.detach(), lam,
-                                   outer_iterations=6, inner_iterations=8, lasso_iterations=300)
+                                   iterations=6)
         assert len(history) == 7
         for before, after in zip(history, history[1:]):
             assert after <= before * (1 + 1e-5)
@@ -35,7 +35,7 @@ def test_solution_is_sparse_at_large_lam_and_matches_its_objective():
     layer, inputs, outputs = layer_data(n=200, d_in=12, d_out=5, seed=2)
     target = outputs.clamp_min(0)
     weight, bias, history = feta_solve(inputs, target, layer.weight.detach(), layer.bias.detach(),
-                                       0.05, outer_iterations=5, inner_iterations=5)
+                                       0.05, iterations=10)
     assert int((weight == 0).sum()) > 10
     assert abs(history[-1] - feta_objective(inputs, target, weight, bias, 0.05)) < 1e-4
 
@@ -59,7 +59,7 @@ def test_beats_thresholding_in_relu_reconstruction_at_high_sparsity():
 
 def test_subsample_stages_are_used_on_large_inputs_and_are_seeded():
     layer, inputs, outputs = layer_data(n=900, d_in=16, d_out=6)
-    options = dict(search_samples=200, gram_samples=300)
+    options = dict(search_samples=200)
     first = FeTa(**options).prune(layer, inputs, outputs, 0.75)
     second = FeTa(**options).prune(layer, inputs, outputs, 0.75)
     torch.testing.assert_close(first.weight, second.weight)
@@ -67,3 +67,59 @@ def test_subsample_stages_are_used_on_large_inputs_and_are_seeded():
     threshold = get_method("threshold").prune(layer, inputs, outputs, 0.75)
     assert relu_error(inputs, outputs, first.weight, first.bias) < relu_error(
         inputs, outputs, threshold.weight, threshold.bias)
+
+
+def test_row_grams_stay_exact_under_rank_updates_and_support_changes():
+    from pruning.layerdata import RowGrams
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(400, 10, generator=gen, dtype=torch.float64)
+    weights = torch.rand(400, 3, generator=gen, dtype=torch.float64)
+    grams = RowGrams(x, 3, delta=0.0, floor=0.0)
+    wanted = torch.rand(3, 11, generator=gen) < 0.5
+    wanted[:, -1] = True
+    grams.track(wanted, weights)
+    weights = weights + 0.3 * torch.rand(400, 3, generator=gen, dtype=torch.float64)
+    grams.update(weights)
+    wanted[0, :5] = ~wanted[0, :5]
+    wanted[2, 7] = True
+    grams.track(wanted, weights)
+    xa = torch.cat([x, torch.ones(400, 1, dtype=torch.float64)], 1)
+    for row in range(3):
+        index = grams.index[row, grams.valid[row]]
+        assert sorted(index.tolist()) == wanted[row].nonzero()[:, 0].tolist()
+        expected = (xa[:, index] * weights[:, row, None]).T @ xa[:, index] / 400
+        torch.testing.assert_close(grams.gram[row, :index.numel(), :index.numel()], expected)
+
+
+def test_coordinate_descent_solves_the_lasso_model():
+    from pruning.feta import _model_descent
+    gen = torch.Generator().manual_seed(6)
+    a = torch.randn(4, 9, 30, generator=gen, dtype=torch.float64)
+    gram = a @ a.transpose(1, 2) / 30
+    gradient = torch.randn(4, 9, generator=gen, dtype=torch.float64)
+    start = torch.randn(4, 9, generator=gen, dtype=torch.float64)
+    penalty = torch.ones(4, 9, dtype=torch.float64)
+    penalty[:, -1] = 0.0
+    valid = torch.ones(4, 9, dtype=torch.float64)
+    lam = 0.3
+    v = _model_descent(gram, gradient, start, penalty, lam, valid, 2000, 1e-12)
+    # KKT: model gradient + lam p sign(v) = 0 where v != 0, |model gradient| <= lam p where v = 0
+    slope = gradient + torch.einsum("bij,bj->bi", gram, v - start)
+    nonzero = v != 0
+    torch.testing.assert_close(slope[nonzero], -lam * penalty[nonzero] * v[nonzero].sign(), atol=1e-7, rtol=0)
+    assert bool((slope[~nonzero].abs() <= lam * penalty[~nonzero] + 1e-7).all())
+    assert int((~nonzero).sum()) > 0
+
+
+def test_feta_reports_its_objective_and_converges_on_large_and_output_layers():
+    layer, inputs, outputs = layer_data(n=600, d_in=20, d_out=8, seed=7)
+    for relu in (True, False):
+        result = FeTa(search_samples=300).prune(layer, inputs, outputs, 0.7, relu=relu)
+        info = result.info
+        assert info["converged"] and info["iterations"] == info["rounds"] + info["refit_rounds"]
+        target = outputs.clamp_min(0) if relu else outputs
+        if relu:
+            expected = feta_objective(inputs, target, result.weight, result.bias, 0.0)
+        else:
+            expected = float((torch.addmm(result.bias, inputs, result.weight.T) - target).pow(2).sum(1).mean())
+        assert abs(info["objective"] - expected) < 1e-4 * max(1.0, expected)

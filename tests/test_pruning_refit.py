@@ -59,3 +59,23 @@ def test_every_method_solves_on_a_given_support(name):
     if name != "threshold":  # a solver on thresholding's support beats plain thresholding
         assert relu_error(inputs, outputs, result.weight, result.bias) < relu_error(
             inputs, outputs, layer.weight.detach() * support, layer.bias.detach())
+
+
+def test_relu_aware_newton_refit_reaches_the_convex_optimum():
+    cp = pytest.importorskip("cvxpy")
+    layer, inputs, outputs = layer_data(n=120, d_in=8, d_out=3, seed=5)
+    mask = magnitude_mask(layer.weight, 0.5)
+    result = refit(layer, mask, inputs.double(), outputs.double(), relu=True, damping=0.0, tol=1e-12)
+    assert result.info["converged"]
+    x, z = inputs.double().numpy(), outputs.double().numpy()
+    optimum = 0.0
+    for row in range(3):
+        kept = mask[row].numpy()
+        w, b = cp.Variable(int(kept.sum())), cp.Variable()
+        p = x[:, kept] @ w + b
+        active = z[:, row] > 0
+        loss = cp.sum_squares(p[active] - z[active, row]) + cp.sum_squares(cp.pos(p[~active]))
+        problem = cp.Problem(cp.Minimize(loss / x.shape[0]))
+        problem.solve()
+        optimum += problem.value
+    assert result.info["objective"] == pytest.approx(optimum, rel=1e-5)

@@ -44,12 +44,18 @@ Complexity. The zonotope pass costs (input dims + relaxation symbols) forward pa
 for ``v`` and, after the first pruned layer, for ``p`` and ``d`` too. Each form holds at most
 ``zonotope_elements`` numbers (default ``ZONOTOPE_ELEMENTS`` = 2^24, 128 MB in float64; the peak is a
 few times that): samples are processed in chunks, and the relaxation symbols beyond what fits go to
-per-unit box terms (least weight first). Measured on one CPU core: 784-100-100-10 about 0.1 s per
-sample; LeNet-5 on 28x28 inputs 5-25 s per sample, most of it float64 convolutions of the
-generators (a GPU makes them cheap). Back-substitution to a target with S specification rows costs S
-x (multiply-adds of the modules passed backwards), twice after the first pruned layer; per target it
-goes back only as far as ``flops_per_sample`` allows and concretises there on the boxes.
-Coefficients are processed in chunks of at most ``MEMORY_ELEMENTS`` numbers.
+per-unit box terms (least weight first); at most ``RELAXATION_SYMBOLS_PER_INPUT`` relaxation
+symbols per input symbol. Measured on one (shared) CPU core, 50% sparsity, eps = 1/255: the
+784-100-100-10 net about 0.05 s per sample; LeNet-5 on 28x28 inputs 2-20 s per sample (layer 0 the
+slowest, ~2 GB peak), most of it float64 convolutions of the generators (a GPU makes them cheap);
+the 8-layer CNN on 28x28 inputs 10-50 s per sample, and there the symbol budget is far below the
+number of unstable units, so its bounds stay vacuous (ratio to the attack 1e4-1e5).
+
+Back-substitution to a target with S specification rows costs S x (multiply-adds of the modules
+passed backwards), twice after the first pruned layer; per target it goes back only as far as
+``flops_per_sample`` allows and concretises there on the boxes, and for the output also on the
+zonotopes kept where they are small (the least wins). Coefficients are processed in chunks of at
+most ``MEMORY_ELEMENTS`` numbers.
 """
 from __future__ import annotations
 
@@ -76,6 +82,7 @@ DEFAULT_FLOPS_PER_SAMPLE = 2e8
 MEMORY_ELEMENTS = 2 ** 21
 ZONOTOPE_ELEMENTS = 2 ** 24  # numbers per zonotope generator tensor (samples are processed in chunks)
 MIN_RELAXATION_SYMBOLS = 64  # relaxation symbols always allowed beside the input symbols
+RELAXATION_SYMBOLS_PER_INPUT = 8  # and at most this many per input symbol (more cost time, gain little)
 
 
 def differential_bounds(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: torch.Tensor,
@@ -134,9 +141,11 @@ def _zonotope_fits(actual: Sequence[torch.Tensor], lo: torch.Tensor, hi: torch.T
 
 
 def _symbol_caps(sizes: Sequence[int], batch: int, inputs: int, elements: int) -> list[int]:
-    """Most symbols at each module input: what keeps every later form within ``elements`` numbers,
-    and never fewer than the input symbols plus ``MIN_RELAXATION_SYMBOLS``."""
-    return [max(inputs + MIN_RELAXATION_SYMBOLS, elements // (batch * max(sizes[position:])))
+    """Most symbols at each module input: what keeps every later form within ``elements`` numbers and
+    at most ``RELAXATION_SYMBOLS_PER_INPUT`` relaxation symbols per input symbol, but never fewer than
+    the input symbols plus ``MIN_RELAXATION_SYMBOLS``."""
+    most = (1 + RELAXATION_SYMBOLS_PER_INPUT) * inputs
+    return [max(inputs + MIN_RELAXATION_SYMBOLS, min(most, elements // (batch * max(sizes[position:]))))
             for position in range(len(sizes))]
 
 

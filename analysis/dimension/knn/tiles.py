@@ -15,12 +15,10 @@ The compiled loop is cached on disk in the user's cache folder
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import numba
 import numpy as np
 import torch
+
+from pruning.compiled import compiled
 
 Entries = tuple[torch.Tensor, torch.Tensor]
 CHUNK = 64  # entries tested at once, branch-free, before any is collected
@@ -45,32 +43,7 @@ def entries_within(screen: torch.Tensor, row_limit: torch.Tensor,
     return (indices(0, n_by_row), indices(1, n_by_row)), by_col
 
 
-def numba_cache_dir() -> Path:
-    """Where the compiled loop is cached unless ``NUMBA_CACHE_DIR`` names a folder."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hardthresh" / "numba"
-
-
-def _compile(function):
-    """``numba.njit(nogil=True)`` with its cache in ``numba_cache_dir()``; uncached if that
-    folder cannot be written (numba would fall back to the package folder). numba picks the
-    cache folder when the function is decorated, so its setting is changed only meanwhile."""
-    previous = numba.config.CACHE_DIR
-    folder = previous or str(numba_cache_dir())
-    try:
-        os.makedirs(folder, exist_ok=True)
-        writable = os.access(folder, os.W_OK)
-    except OSError:
-        writable = False
-    if not writable:
-        return numba.njit(nogil=True)(function)
-    numba.config.CACHE_DIR = folder
-    try:
-        return numba.njit(nogil=True, cache=True)(function)
-    finally:
-        numba.config.CACHE_DIR = previous
-
-
-@_compile
+@compiled
 def _collect(screen, row_limit, col_limit, found):
     """``found[0:2]``: rows and columns under the row limit; ``found[2:4]``: under the column
     limit. Returns both counts."""
