@@ -122,6 +122,13 @@ def test_bounds_table(cnn_config, runtime):
                                                             "certificates.quantile_upper_bound"}
 
 
+def test_bounds_without_differential_cells_leave_that_table_empty(tiny_config, runtime):
+    config = bounds.Config((tiny_config,), sparsities=(0.5,), eval_size=8, certificate_size=50,
+                           differential_sparsities=())
+    tables = run_sweep("bounds", config, runtime)
+    assert tables["bounds_differential"].empty and len(tables["bounds"]) > 0
+
+
 def test_dimension_tables(runtime, tmp_path):
     config = dimension.Config(("digits",), samples=None, mle_neighbors=(5, 10), per_class=False, n_bootstrap=5,
                               estimators=("mle", "twonn"), validation_points=200)

@@ -221,8 +221,9 @@ def differential_rows(model, layer_index: int, sparsity: float, eps: float, x) -
 
 
 def tables(config: Config, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    found = {name: rows[rows["table"] == name].dropna(axis=1, how="all").drop(columns=["table", "kind"])
-             .reset_index(drop=True).infer_objects() for name in TABLES[:4]}
+    found = {name: rows[rows["table"] == name].dropna(axis=1, how="all")
+             .drop(columns=["table", "kind"], errors="ignore").reset_index(drop=True).infer_objects()
+             for name in TABLES[:4]}  # a table with no cells (say, no differential sparsities) stays empty
     found["bounds_correlations"] = correlations(found["bounds_depth_profile"], found["bounds_certificates"],
                                                 found["bounds"])
     return found
