@@ -251,24 +251,30 @@ def test_certificate_refuses_a_ball_that_crosses_the_decision_boundary():
     torch.testing.assert_close(result["bound"], torch.tensor([0.053, 0.015], dtype=torch.float64))
 
 
-@pytest.fixture(scope="module")
-def trained_digits_net():
-    """64-32-32-10 relu net trained for a few seconds on scikit-learn's 8x8 digits (pixels in [0, 1])."""
+def train_on_digits(model: nn.Module, epochs: int, min_accuracy: float, samples: int):
+    """Train ``model`` with Adam on the first 1,500 of scikit-learn's 8x8 digits (pixels in [0, 1]);
+    check its held-out accuracy; return it in eval mode and ``samples`` held-out images in float64."""
     from sklearn.datasets import load_digits
     digits = load_digits()
     x = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)
     y = torch.tensor(digits.target)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(30):
+    for _ in range(epochs):
         for batch in torch.randperm(1500).split(100):
             optimiser.zero_grad()
             nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
             optimiser.step()
     model.eval()
-    assert (model(x[1500:]).argmax(1) == y[1500:]).float().mean() > 0.9
-    return model, x[1500:1564].double()
+    assert (model(x[1500:]).argmax(1) == y[1500:]).float().mean() > min_accuracy
+    return model, x[1500:1500 + samples].double()
+
+
+@pytest.fixture(scope="module")
+def trained_digits_net():
+    """64-32-32-10 relu net trained for a few seconds on scikit-learn's 8x8 digits (pixels in [0, 1])."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
+    return train_on_digits(model, epochs=30, min_accuracy=0.9, samples=64)
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
@@ -285,22 +291,10 @@ def test_tight_on_a_trained_fc_net_at_one_grey_level(trained_digits_net, layer):
 @pytest.fixture(scope="module")
 def trained_digits_cnn():
     """conv8-pool-conv16-pool-fc32-fc10 trained for a second on scikit-learn's 8x8 digits."""
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    x = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)
-    y = torch.tensor(digits.target)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
                           nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(15):
-        for batch in torch.randperm(1500).split(100):
-            optimiser.zero_grad()
-            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-            optimiser.step()
-    model.eval()
-    assert (model(x[1500:]).argmax(1) == y[1500:]).float().mean() > 0.8
-    return model, x[1500:1516].double()
+    return train_on_digits(model, epochs=15, min_accuracy=0.8, samples=16)
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2, 3])
