@@ -150,8 +150,7 @@ def depth_rows(model: torch.nn.Sequential, layer_index: int, sparsity: float, co
     weights are reused across calls.
     """
     layers = _layers(model, config)
-    _, layer = layers[layer_index]
-    position = sequential_position(model, layer)
+    position = sequential_position(model, layers[layer_index][1])
     hidden = _remembered(model_key, ("hidden", position, len(x)), lambda: predict(model[:position], x))
     reference = _remembered(model_key, ("reference", position, len(x)), lambda: predict(model[position:], hidden))
     suffix = model[position:]
@@ -159,9 +158,10 @@ def depth_rows(model: torch.nn.Sequential, layer_index: int, sparsity: float, co
     base_accuracy = (reference.argmax(1) == y).float().mean().item()
     rows = []
     for mode in MODES:
-        targets = [layer] if mode == "alone" else [m for _, m in layers[layer_index:]]
-        pruned = {m: _remembered(model_key, ("pruned", id(m), sparsity),
-                                 lambda m=m: hard_threshold(m.weight.data, sparsity)) for m in targets}
+        targets = layers[layer_index:layer_index + 1] if mode == "alone" else layers[layer_index:]
+        # Keyed by layer name: an id() could be reused by a later cell's freshly loaded network.
+        pruned = {m: _remembered(model_key, ("pruned", name, sparsity),
+                                 lambda m=m: hard_threshold(m.weight.data, sparsity)) for name, m in targets}
         with swapped_weights(pruned):
             logits = predict(suffix, hidden)
         metrics = output_metrics(logits, reference, y)
