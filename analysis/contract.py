@@ -11,11 +11,13 @@ An experiment module defines
   from every cell's rows (each row carries its cell's coordinates).
 * optionally ``OPTIONS``: extra command-line options, ``(flag, argparse keywords)`` pairs
   passed to ``preset`` by their destination name.
+* optionally ``REVISION``: an int, bumped when a fix changes what ``compute`` returns for
+  the same config, so that cells stored before the fix are not reused.
 
 Its figures live in ``analysis.figures.<module name>`` as ``draw(tables, out_dir) -> paths``.
 
 A cell's cache key is the hash of the config without its grid axes, plus the provenance
-keys of the data it reads, plus the cell's own coordinates: adding seeds or sparsities to
+keys of the data it reads (and the module's ``REVISION`` when set), plus the cell's own coordinates: adding seeds or sparsities to
 a config reuses every cell already computed.
 """
 from __future__ import annotations

@@ -38,10 +38,14 @@ class CellsFailed(WorkbenchError):
 
 def sweep_folder(config: Any, experiment: str, runtime: Runtime) -> Path:
     from .data.config import data_key
+    from .experiments import load
 
     provenance = {data.label: data_key(data, runtime.data_dir, runtime.download)
                   for data in dict.fromkeys(data_configs(config))}
     payload = {"experiment": experiment, "config": identity(config), "data": provenance}
+    revision = getattr(load(experiment), "REVISION", 0)
+    if revision:  # absent while 0, so bumping one experiment keeps every other cache valid
+        payload["revision"] = revision
     folder = runtime.cache / "cells" / experiment / stable_hash(payload)
     if not (folder / "sweep.json").is_file():
         write_json(folder / "sweep.json", payload)

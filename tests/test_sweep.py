@@ -47,6 +47,14 @@ def test_other_identity_gives_other_cells(depth_config, runtime):
     assert '"coordinates"' in config_json and '"eval_size"' in config_json
 
 
+def test_a_revision_bump_leaves_the_cells_stored_before_it(depth_config, runtime, monkeypatch):
+    from analysis.experiments import depth
+
+    before = sweep_folder(depth_config, "depth", runtime)
+    monkeypatch.setattr(depth, "REVISION", depth.REVISION + 1)
+    assert sweep_folder(depth_config, "depth", runtime) != before
+
+
 def test_a_failed_cell_is_reported_and_the_others_are_kept(tiny_config, runtime):
     config = methods.Config((tiny_config,), methods=("threshold", "feta"), seeds=(0,), sparsities=(0.5,),
                             prune_samples=1, retrain_sparsities=(), eval_size=100)

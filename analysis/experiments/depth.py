@@ -59,6 +59,8 @@ SOLVER_OPTIONS = {
     "quick": {},
     "paper": {},
 }
+# 1: thresholded weights were memoised by id(); a reloaded network could get another layer's.
+REVISION = 1
 SUMMARY_KEYS = ("dataset", "model", "method", "layer", "layer_index", "remaining_depth", "mode",
                 "layers_pruned", "sparsity")
 
