@@ -243,26 +243,30 @@ class RowGrams:
             index[row, k:k + a], valid[row, k:k + a] = fresh, True
         self.index, self.valid, self.gram = index, valid, gram
 
-    def update(self, c: torch.Tensor) -> None:
-        """Move ``c_used`` to ``c`` on the rows where they differ by more than ``delta``."""
+    def update(self, c: torch.Tensor) -> torch.Tensor:
+        """Move ``c_used`` to ``c`` on the rows where they differ by more than ``delta``; those rows."""
         diff = c.T - self.c_used
         changed = diff.abs() > self.delta
         counts = self.valid.sum(1)
-        for row in changed.any(1).nonzero()[:, 0].tolist():
+        rows = changed.any(1).nonzero()[:, 0]
+        for row in rows.tolist():
             moved = changed[row].nonzero()[:, 0]
             cols = self.index[row, :int(counts[row])]
             k = cols.numel()
             self.gram[row, :k, :k] += self._block(row, cols, cols, moved, diff[row, moved])
             self.c_used[row, moved] = c[moved, row]
+        return rows
 
-    def systems(self, ridge: float = 1e-9, factor: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def systems(self, ridge: float = 1e-9, factor: bool = True,
+                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The padded Grams (1 on padding) with ``ridge`` times their mean diagonal added, and
         (``factor``) their Cholesky factors; a row whose factorisation fails gets a 100x larger
-        ridge."""
-        gram = self.gram + torch.diag_embed((~self.valid).double())
+        ridge. ``rows``: only these rows (an index tensor), in that order."""
+        gram, valid = (self.gram, self.valid) if rows is None else (self.gram[rows], self.valid[rows])
+        gram = gram + torch.diag_embed((~valid).double())
         diagonal = gram.diagonal(dim1=1, dim2=2)
-        scale = (diagonal * self.valid).sum(1, keepdim=True) / self.valid.sum(1, keepdim=True).clamp_min(1)
-        scale = scale.clamp_min(1e-12) * self.valid
+        scale = (diagonal * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp_min(1)
+        scale = scale.clamp_min(1e-12) * valid
         for _ in range(6):
             system = gram + torch.diag_embed(ridge * scale)
             if not factor:

@@ -79,3 +79,23 @@ def test_relu_aware_newton_refit_reaches_the_convex_optimum():
         problem.solve()
         optimum += problem.value
     assert result.info["objective"] == pytest.approx(optimum, rel=1e-5)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_line_minimum_is_the_best_point_along_each_row(relu):
+    from pruning.refit import _line_minimum
+
+    generator = torch.Generator().manual_seed(7)
+    p, dp, z = (torch.randn(500, 6, generator=generator, dtype=torch.float64) for _ in range(3))
+    active = (z > 0) if relu else None
+    t = _line_minimum(p, dp, z, active, rtol=1e-9)
+
+    def loss(scale):
+        q = p + scale * dp
+        residual = q - z if active is None else torch.where(active, q - z, q.clamp_min(0))
+        return residual.pow(2).sum(0)
+
+    grid = torch.linspace(0, 3, 3001, dtype=torch.float64)[:, None] * t.clamp_min(0.1)
+    best = torch.stack([loss(scale) for scale in grid]).min(0).values
+    assert torch.all(t >= 0)
+    assert torch.all(loss(t) <= best + 1e-9 * best.abs().clamp_min(1))
