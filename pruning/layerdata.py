@@ -19,7 +19,10 @@
   small coordinate sets ``T_i`` (the support of row ``i``), the second-order sufficient
   statistics of the Newton solvers (FeTa, the relu-aware refit). When the weights ``c`` change
   they are kept in step by rank-one terms of the rows whose weight moved, so an iteration near
-  convergence costs O(changed rows k_i^2) instead of O(rows k_i^2).
+  convergence costs O(changed rows k_i^2) instead of O(rows k_i^2). The inputs are held in both
+  layouts (a few coordinates of many rows copy fastest from the columns, all coordinates of a
+  few rows from the rows), and where one weight sits on most rows (the refit's 0-or-2
+  curvatures) ``H_i = w (G - sum over the zero-weight rows)`` with the full Gram ``G`` built once.
 """
 from __future__ import annotations
 
@@ -187,14 +190,17 @@ class RowGrams:
     """
 
     def __init__(self, inputs: torch.Tensor, d_out: int, delta: float = 0.05, floor: float = 1e-4) -> None:
-        self.columns = torch.cat([inputs, torch.ones_like(inputs[:, :1])], 1).T.contiguous()
+        # Both layouts of x~: a few coordinates of many samples are cheapest to copy from the
+        # columns, many coordinates of a few samples (a rank-one update) from the rows.
+        self.samples = torch.cat([inputs, torch.ones_like(inputs[:, :1])], 1).contiguous()
+        self.columns = self.samples.T.contiguous()
         self.rows, self.delta, self.floor = inputs.shape[0], delta, floor
         device = inputs.device
         self.index = torch.zeros(d_out, 0, dtype=torch.long, device=device)
         self.valid = torch.zeros(d_out, 0, dtype=torch.bool, device=device)
         self.gram = torch.zeros(d_out, 0, 0, dtype=torch.float64, device=device)
         self.c_used: torch.Tensor | None = None
-        self.rank_updates = 0  # rows x coordinates touched, a cost counter
+        self._full_gram: torch.Tensor | None = None
 
     def tracked(self) -> torch.Tensor:
         """Boolean ``(d_out, d_in + 1)``: the coordinates currently tracked per row."""
@@ -207,12 +213,51 @@ class RowGrams:
         out = torch.zeros(values.shape[0], width + 1, dtype=values.dtype, device=values.device)
         return out.scatter_(1, index, values)[:, :width]
 
-    def _block(self, row: int, left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
+    def _gather(self, coordinates: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``x~[rows][:, coordinates]``, ``(len(rows), len(coordinates))``, from the layout that copies less."""
+        if rows.numel() == self.rows:
+            return self.columns.index_select(0, coordinates).T
+        if rows.numel() * self.samples.shape[1] < coordinates.numel() * self.rows:
+            return self.samples.index_select(0, rows).index_select(1, coordinates)
+        return self.columns.index_select(0, coordinates).index_select(1, rows).T
+
+    def _cross(self, coordinates: torch.Tensor, first: int, rows: torch.Tensor,
                weights: torch.Tensor) -> torch.Tensor:
-        a = self.columns[left][:, rows]
-        b = a if right is left else self.columns[right][:, rows]
-        self.rank_updates += rows.numel() * (left.numel() + right.numel())
-        return ((a * weights) @ b.T).double() / self.rows
+        """``(1/n) sum_r w_r x~_r[C[first:]] x~_r[C]^T`` for ``C = coordinates``: one gather."""
+        block = self._gather(coordinates, rows)
+        return ((block[:, first:].T * weights) @ block).double() / self.rows
+
+    def _live_cross(self, row: int, coordinates: torch.Tensor, first: int, complement: bool) -> torch.Tensor:
+        """``_cross`` over the samples with non-zero weight in ``row``; with ``complement`` (that
+        weight is one value ``w``) as ``w (G - sum over the other samples)``, the full Gram ``G``."""
+        weights = self.c_used[row]
+        live = weights > 0
+        if complement:
+            dead = (~live).nonzero()[:, 0]
+            full = self.full_gram()[coordinates[first:]][:, coordinates]
+            others = self._cross(coordinates, first, dead, torch.ones_like(weights[dead]))
+            return float(weights.max()) * (full - others)
+        rows = live.nonzero()[:, 0]
+        return self._cross(coordinates, first, rows, weights[rows])
+
+    def _complement_rows(self, added: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """Rows to build by complement: one weight on more than half of the samples, the rest 0,
+        and the products saved worth building ``G`` (``n (d_in + 1)^2`` products) if it is not there."""
+        live = self.c_used > 0
+        top = self.c_used.max(1, keepdim=True).values
+        live_count = live.sum(1)
+        chosen = ((self.c_used == top) | ~live).all(1) & (2 * live_count > self.rows) & (added > 0)
+        saved = ((2 * live_count - self.rows) * added * (counts + added))[chosen].sum()
+        if self._full_gram is None and int(saved) < self.rows * self.samples.shape[1] ** 2:
+            return torch.zeros_like(chosen)
+        return chosen
+
+    def full_gram(self) -> torch.Tensor:
+        """``G = (1/n) X~^T X~`` over all samples, float64."""
+        if self._full_gram is None:
+            columns = self.columns.double()
+            self._full_gram = columns @ columns.T / self.rows
+        return self._full_gram
 
     def track(self, wanted: torch.Tensor, c: torch.Tensor) -> None:
         """Track exactly the coordinates ``wanted`` (bool ``(d_out, d_in + 1)``)."""
@@ -232,12 +277,11 @@ class RowGrams:
         added = new.sum(1)
         size = int((counts + added).max())
         index, valid, gram = _pad(index, size, (1,)), _pad(valid, size, (1,)), _pad(gram, size, (1, 2))
+        complement = self._complement_rows(added, counts).tolist()
         for row in added.nonzero()[:, 0].tolist():
             k, a = int(counts[row]), int(added[row])
             fresh = new[row].nonzero()[:, 0]
-            both = torch.cat([index[row, :k], fresh])
-            live = (self.c_used[row] > 0).nonzero()[:, 0]
-            cross = self._block(row, fresh, both, live, self.c_used[row, live])
+            cross = self._live_cross(row, torch.cat([index[row, :k], fresh]), k, complement[row])
             gram[row, k:k + a, :k + a] = cross
             gram[row, :k, k:k + a] = cross[:, :k].T
             index[row, k:k + a], valid[row, k:k + a] = fresh, True
@@ -253,7 +297,7 @@ class RowGrams:
             moved = changed[row].nonzero()[:, 0]
             cols = self.index[row, :int(counts[row])]
             k = cols.numel()
-            self.gram[row, :k, :k] += self._block(row, cols, cols, moved, diff[row, moved])
+            self.gram[row, :k, :k] += self._cross(cols, 0, moved, diff[row, moved])
             self.c_used[row, moved] = c[moved, row]
         return rows
 
@@ -262,17 +306,18 @@ class RowGrams:
         """The padded Grams (1 on padding) with ``ridge`` times their mean diagonal added, and
         (``factor``) their Cholesky factors; a row whose factorisation fails gets a 100x larger
         ridge. ``rows``: only these rows (an index tensor), in that order."""
-        gram, valid = (self.gram, self.valid) if rows is None else (self.gram[rows], self.valid[rows])
-        gram = gram + torch.diag_embed((~valid).double())
-        diagonal = gram.diagonal(dim1=1, dim2=2)
+        gram, valid = (self.gram.clone(), self.valid) if rows is None else (self.gram[rows], self.valid[rows])
+        diagonal = gram.diagonal(dim1=1, dim2=2)  # a view: the ridge is added in place
+        diagonal += (~valid).double()
         scale = (diagonal * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp_min(1)
         scale = scale.clamp_min(1e-12) * valid
+        bare = diagonal.clone()
         for _ in range(6):
-            system = gram + torch.diag_embed(ridge * scale)
+            diagonal.copy_(bare + ridge * scale)
             if not factor:
-                return system, None
-            lower, info = torch.linalg.cholesky_ex(system)
+                return gram, None
+            lower, info = torch.linalg.cholesky_ex(gram)
             if not bool(info.any()):
-                return system, lower
+                return gram, lower
             scale = torch.where((info > 0)[:, None], scale * 100, scale)
         raise torch.linalg.LinAlgError("a row's Gram on its support stays singular")

@@ -93,16 +93,20 @@ def _line_minimum(p: torch.Tensor, dp: torch.Tensor, z: torch.Tensor, active: to
     below ``rtol`` of its end): the loss decrease along the line is then within about ``rtol`` of
     the best.
     """
+    # one output row per tensor row: a subset of rows is then a contiguous copy
+    p, dp, z = p.T.contiguous(), dp.T.contiguous(), z.T.contiguous()
+    active = None if active is None else active.T.contiguous()
+
     def slope_and_curvature(t, rows):
-        q = p[:, rows] + t * dp[:, rows]
+        q = p[rows] + t[:, None] * dp[rows]
         if active is None:
-            return ((q - z[:, rows]) * dp[:, rows]).sum(0), dp[:, rows].pow(2).sum(0)
-        on = active[:, rows]
-        residual = torch.where(on, q - z[:, rows], q.clamp_min(0))
-        return (residual * dp[:, rows]).sum(0), (dp[:, rows].pow(2) * (on | (q > 0))).sum(0)
+            return ((q - z[rows]) * dp[rows]).sum(1), dp[rows].pow(2).sum(1)
+        on = active[rows]
+        residual = torch.where(on, q - z[rows], q.clamp_min(0))
+        return (residual * dp[rows]).sum(1), (dp[rows].pow(2) * (on | (q > 0))).sum(1)
 
     everything = slice(None)
-    slope0, _ = slope_and_curvature(torch.zeros_like(p[0]), everything)
+    slope0, _ = slope_and_curvature(torch.zeros_like(p[:, 0]), everything)
     lo, hi = torch.zeros_like(slope0), torch.full_like(slope0, float("inf"))
     t = torch.where(slope0 < 0, torch.ones_like(slope0), torch.zeros_like(slope0))
     todo = (slope0 < 0).nonzero()[:, 0]  # a row without descent along dp (converged) stays at 0

@@ -69,28 +69,6 @@ def test_subsample_stages_are_used_on_large_inputs_and_are_seeded():
         inputs, outputs, threshold.weight, threshold.bias)
 
 
-def test_row_grams_stay_exact_under_rank_updates_and_support_changes():
-    from pruning.layerdata import RowGrams
-    gen = torch.Generator().manual_seed(5)
-    x = torch.randn(400, 10, generator=gen, dtype=torch.float64)
-    weights = torch.rand(400, 3, generator=gen, dtype=torch.float64)
-    grams = RowGrams(x, 3, delta=0.0, floor=0.0)
-    wanted = torch.rand(3, 11, generator=gen) < 0.5
-    wanted[:, -1] = True
-    grams.track(wanted, weights)
-    weights = weights + 0.3 * torch.rand(400, 3, generator=gen, dtype=torch.float64)
-    grams.update(weights)
-    wanted[0, :5] = ~wanted[0, :5]
-    wanted[2, 7] = True
-    grams.track(wanted, weights)
-    xa = torch.cat([x, torch.ones(400, 1, dtype=torch.float64)], 1)
-    for row in range(3):
-        index = grams.index[row, grams.valid[row]]
-        assert sorted(index.tolist()) == wanted[row].nonzero()[:, 0].tolist()
-        expected = (xa[:, index] * weights[:, row, None]).T @ xa[:, index] / 400
-        torch.testing.assert_close(grams.gram[row, :index.numel(), :index.numel()], expected)
-
-
 def test_coordinate_descent_solves_the_lasso_model():
     from pruning.feta import _model_descent
     gen = torch.Generator().manual_seed(6)

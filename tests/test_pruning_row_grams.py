@@ -1,0 +1,63 @@
+"""RowGrams: the per-row weighted Grams stay exact whichever way they are built or updated."""
+import torch
+
+from pruning.layerdata import RowGrams
+
+
+def augmented(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
+
+
+def assert_exact(grams: RowGrams, x: torch.Tensor, weights: torch.Tensor, wanted: torch.Tensor) -> None:
+    xa = augmented(x)
+    for row in range(wanted.shape[0]):
+        index = grams.index[row, grams.valid[row]]
+        assert sorted(index.tolist()) == wanted[row].nonzero()[:, 0].tolist()
+        expected = (xa[:, index] * weights[:, row, None]).T @ xa[:, index] / x.shape[0]
+        torch.testing.assert_close(grams.gram[row, :index.numel(), :index.numel()], expected)
+
+
+def test_row_grams_stay_exact_under_rank_updates_and_support_changes():
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(400, 10, generator=gen, dtype=torch.float64)
+    weights = torch.rand(400, 3, generator=gen, dtype=torch.float64)
+    grams = RowGrams(x, 3, delta=0.0, floor=0.0)
+    wanted = torch.rand(3, 11, generator=gen) < 0.5
+    wanted[:, -1] = True
+    grams.track(wanted, weights)
+    weights = weights + 0.3 * torch.rand(400, 3, generator=gen, dtype=torch.float64)
+    grams.update(weights)
+    wanted[0, :5] = ~wanted[0, :5]
+    wanted[2, 7] = True
+    grams.track(wanted, weights)
+    assert_exact(grams, x, weights, wanted)
+
+
+def test_updates_of_few_or_many_samples_read_either_layout_and_agree():
+    # 20 moved samples are gathered by rows, 300 by columns (RowGrams._gather's cost rule)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(400, 10, generator=gen, dtype=torch.float64)
+    weights = torch.rand(400, 2, generator=gen, dtype=torch.float64)
+    wanted = torch.rand(2, 11, generator=gen) < 0.6
+    wanted[:, -1] = True
+    grams = RowGrams(x, 2, delta=0.0, floor=0.0)
+    grams.track(wanted, weights)
+    for moved in (20, 300):
+        rows = torch.randperm(400, generator=gen)[:moved]
+        weights[rows] += torch.rand(moved, 2, generator=gen, dtype=torch.float64)
+        assert grams.update(weights).tolist() == [0, 1]
+        assert_exact(grams, x, weights, wanted)
+
+
+def test_grams_of_one_weight_on_most_samples_are_built_from_the_full_gram():
+    # weights 0 or 2, as in the relu-aware refit: more than half live, every coordinate wanted,
+    # so the complement w (G - sum over the samples of weight 0) saves more than G costs
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(400, 10, generator=gen, dtype=torch.float64)
+    weights = 2.0 * (torch.rand(400, 8, generator=gen, dtype=torch.float64) < 0.8)
+    weights[:, 0] = 2.0 * (torch.rand(400, generator=gen, dtype=torch.float64) < 0.3)  # a row built directly
+    wanted = torch.ones(8, 11, dtype=torch.bool)
+    grams = RowGrams(x, 8, delta=0.5, floor=0.5)
+    grams.track(wanted, weights)
+    assert grams._full_gram is not None
+    assert_exact(grams, x, weights, wanted)
