@@ -40,7 +40,8 @@ def _seeds(text: str) -> tuple[int, ...]:
 def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--preset", default="quick", choices=("quick", "paper", "smoke"),
-                        help="quick (minutes on a CPU), paper (GUIDE section 3) or smoke (seconds; tests only)")
+                        help="quick (the default run; hours on 2 CPU cores, see the README), paper (GUIDE "
+                             "section 3) or smoke (minutes; tests only)")
     parent.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "mnist", "cifar10", "digits"),
                         help="dataset to train and measure on")
     parent.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

@@ -111,14 +111,19 @@ class _Data:
         return total, slope, curvature
 
 
-def _model_descent(gram, gradient, start, penalty, lam: float, valid, sweeps: int, tol: float):
+def _model_descent(gram, diagonal, gradient, start, penalty, lam: float, valid, sweeps: int, tol: float):
     """Minimise ``g.(v - u) + (v - u)^T H (v - u) / 2 + lam sum_q p_q |v_q|`` per row by cyclic
-    coordinate descent (the inner solver of newGLMNET), from ``v = u``; rows are padded to a
-    common width (``valid``). Stops after ``sweeps`` sweeps or when no coordinate moved by more
-    than ``tol`` times the largest ``|v_q|`` (both in the metric ``sqrt(H_qq)``). Returns ``v``."""
-    counts = valid.sum(1).long()
+    coordinate descent (the inner solver of newGLMNET), from ``v = u``, where ``H`` is ``gram`` with
+    its diagonal replaced by ``diagonal`` (the ridged one: no copy of the Grams); rows are padded to a
+    common width; a slot outside ``valid`` (zero gradient, penalty and Gram line) never moves, and
+    a row's sweep ends at its last valid slot. Stops after ``sweeps`` sweeps or when no coordinate
+    moved by more than ``tol`` times the largest ``|v_q|`` (both in the metric ``sqrt(H_qq)``).
+    Returns ``v``."""
+    positions = torch.arange(1, valid.shape[1] + 1, device=valid.device)
+    counts = (valid.bool() * positions).amax(1).long() if valid.shape[1] else valid.sum(1).long()
     out = start.detach().to("cpu", torch.float64).numpy().copy()
     _coordinate_descent(gram.detach().to("cpu", torch.float64).contiguous().numpy(),
+                        diagonal.detach().to("cpu", torch.float64).contiguous().numpy(),
                         gradient.detach().to("cpu", torch.float64).contiguous().numpy(),
                         penalty.detach().to("cpu", torch.float64).contiguous().numpy(), float(lam),
                         counts.cpu().numpy(), int(sweeps), float(tol), out)
@@ -126,7 +131,7 @@ def _model_descent(gram, gradient, start, penalty, lam: float, valid, sweeps: in
 
 
 @compiled
-def _coordinate_descent(gram, gradient, penalty, lam, counts, sweeps, tol, v):  # pragma: no cover (compiled)
+def _coordinate_descent(gram, diagonal, gradient, penalty, lam, counts, sweeps, tol, v):  # pragma: no cover
     for i in range(gram.shape[0]):
         k = counts[i]
         slope = gradient[i, :k].copy()  # the model's gradient at v
@@ -134,7 +139,7 @@ def _coordinate_descent(gram, gradient, penalty, lam, counts, sweeps, tol, v):  
             largest = 0.0
             size = 0.0
             for q in range(k):
-                h = gram[i, q, q]
+                h = diagonal[i, q]
                 old = v[i, q]
                 moved = old - slope[q] / h
                 cut = lam * penalty[i, q] / h
@@ -148,6 +153,7 @@ def _coordinate_descent(gram, gradient, penalty, lam, counts, sweeps, tol, v):  
                     v[i, q] = new
                     for j in range(k):
                         slope[j] += step * gram[i, q, j]
+                    slope[q] += step * (h - gram[i, q, q])
                     largest = max(largest, abs(step) * np.sqrt(h))
                 size = max(size, abs(new) * np.sqrt(h))
             if largest <= tol * max(size, 1e-12):
@@ -183,14 +189,14 @@ class _Phase:
     def newton_step(self, aug, gradient, lam: float):
         grams = self.grams
         index, valid = grams.index, grams.valid.double()
-        system, factor = grams.systems(factor=lam == 0)
         g = gradient.gather(1, index).double() * valid
         u = aug.gather(1, index).double() * valid
         if lam > 0:
             penalty = self.penalty.expand_as(aug).gather(1, index).double() * valid
-            target = _model_descent(system, g, u, penalty, lam, valid, self.sweeps, self.sweep_tol)
+            target = _model_descent(grams.gram, grams.diagonals(), g, u, penalty, lam, valid, self.sweeps,
+                                    self.sweep_tol)
         else:
-            target = u - torch.cholesky_solve(g[:, :, None], factor)[:, :, 0]
+            target = u - torch.cholesky_solve(g[:, :, None], grams.factors())[:, :, 0]
         return grams.scatter((target - u) * valid).to(aug.dtype)
 
     def line_search(self, aug, z, step, dz, current, lam: float):

@@ -171,6 +171,12 @@ def keep_largest(scores: torch.Tensor, keep: int, allowed: torch.Tensor | None =
     return mask.reshape(scores.shape)
 
 
+def _ridge_scale(diagonal: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per row the mean of the valid diagonal entries (at least 1e-12) on valid slots, 0 elsewhere."""
+    scale = (diagonal * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp_min(1)
+    return scale.clamp_min(1e-12) * valid
+
+
 def _pad(tensor: torch.Tensor, size: int, dims: tuple[int, ...]) -> torch.Tensor:
     pads: list[int] = []
     for dim in reversed(range(tensor.ndim)):
@@ -260,64 +266,93 @@ class RowGrams:
         return self._full_gram
 
     def track(self, wanted: torch.Tensor, c: torch.Tensor) -> None:
-        """Track exactly the coordinates ``wanted`` (bool ``(d_out, d_in + 1)``)."""
+        """Track exactly the coordinates ``wanted`` (bool ``(d_out, d_in + 1)``). A dropped
+        coordinate leaves a hole (its slot invalid, its Gram line 0) that a new one fills first,
+        so the Grams are never reordered."""
         if self.c_used is None:  # stored per output row: (d_out, rows), contiguous
             self.c_used = torch.where(c > self.floor, c, torch.zeros_like(c)).T.contiguous()
-        kept = wanted.gather(1, self.index) & self.valid
-        order = torch.sort((~kept).to(torch.int8), dim=1, stable=True).indices
-        counts = kept.sum(1)
-        size = int(counts.max()) if counts.numel() else 0
-        order = order[:, :size]
-        index = self.index.gather(1, order)
-        gram = self.gram.gather(1, order[:, :, None].expand(-1, -1, self.gram.shape[2]))
-        gram = gram.gather(2, order[:, None, :].expand(-1, size, -1))
-        valid = torch.arange(size, device=index.device)[None] < counts[:, None]
-        gram = gram * (valid[:, :, None] & valid[:, None, :])
         new = wanted & ~self.tracked()
-        added = new.sum(1)
-        size = int((counts + added).max())
-        index, valid, gram = _pad(index, size, (1,)), _pad(valid, size, (1,)), _pad(gram, size, (1, 2))
+        dropped = self.valid & ~wanted.gather(1, self.index)
+        for row in dropped.any(1).nonzero()[:, 0].tolist():
+            slots = dropped[row].nonzero()[:, 0]
+            self.gram[row, slots] = 0.0
+            self.gram[row, :, slots] = 0.0
+        self.valid &= ~dropped
+        counts, added = self.valid.sum(1), new.sum(1)
+        self._resize(int((counts + added).max()) if counts.numel() else 0)
         complement = self._complement_rows(added, counts).tolist()
         for row in added.nonzero()[:, 0].tolist():
-            k, a = int(counts[row]), int(added[row])
+            held = self.valid[row].nonzero()[:, 0]
+            free = (~self.valid[row]).nonzero()[:, 0][:int(added[row])]
             fresh = new[row].nonzero()[:, 0]
-            cross = self._live_cross(row, torch.cat([index[row, :k], fresh]), k, complement[row])
-            gram[row, k:k + a, :k + a] = cross
-            gram[row, :k, k:k + a] = cross[:, :k].T
-            index[row, k:k + a], valid[row, k:k + a] = fresh, True
-        self.index, self.valid, self.gram = index, valid, gram
+            cross = self._live_cross(row, torch.cat([self.index[row, held], fresh]), held.numel(), complement[row])
+            slots = torch.cat([held, free])
+            self.gram[row, free[:, None], slots[None, :]] = cross
+            self.gram[row, held[:, None], free[None, :]] = cross[:, :held.numel()].T
+            self.index[row, free], self.valid[row, free] = fresh, True
+
+    def _resize(self, needed: int) -> None:
+        """At least ``needed`` slots per row, 1/16 to spare so that a growing working set is not
+        copied at every step; once more than an eighth of the slots would be spare, the rows are
+        compacted (valid slots first) and cut first."""
+        if 8 * (self.index.shape[1] - needed) > self.index.shape[1]:
+            self._compact()
+        if needed > self.index.shape[1]:
+            size = needed + needed // 16
+            self.index, self.valid = _pad(self.index, size, (1,)), _pad(self.valid, size, (1,))
+            self.gram = _pad(self.gram, size, (1, 2))
+
+    def _compact(self) -> None:
+        rows = (self.valid[:, 1:] & ~self.valid[:, :-1]).any(1).nonzero()[:, 0]  # a hole before a valid slot
+        if rows.numel():
+            order = torch.sort((~self.valid[rows]).to(torch.int8), dim=1, stable=True).indices
+            width = order.shape[1]
+            gram = self.gram[rows].gather(1, order[:, :, None].expand(-1, -1, width))
+            self.gram[rows] = gram.gather(2, order[:, None, :].expand(-1, width, -1))
+            self.index[rows], self.valid[rows] = self.index[rows].gather(1, order), self.valid[rows].gather(1, order)
+        size = int(self.valid.sum(1).max()) if self.valid.numel() else 0
+        self.index, self.valid = self.index[:, :size].contiguous(), self.valid[:, :size].contiguous()
+        self.gram = self.gram[:, :size, :size].contiguous()
 
     def update(self, c: torch.Tensor) -> torch.Tensor:
         """Move ``c_used`` to ``c`` on the rows where they differ by more than ``delta``; those rows."""
         diff = c.T - self.c_used
         changed = diff.abs() > self.delta
-        counts = self.valid.sum(1)
         rows = changed.any(1).nonzero()[:, 0]
         for row in rows.tolist():
             moved = changed[row].nonzero()[:, 0]
-            cols = self.index[row, :int(counts[row])]
-            k = cols.numel()
-            self.gram[row, :k, :k] += self._cross(cols, 0, moved, diff[row, moved])
+            slots = self.valid[row].nonzero()[:, 0]
+            block = self._cross(self.index[row, slots], 0, moved, diff[row, moved])
+            k = slots.numel()
+            if k and int(slots[-1]) == k - 1:  # no hole: a slice
+                self.gram[row, :k, :k] += block
+            else:
+                self.gram[row].index_put_((slots[:, None], slots[None, :]), block, accumulate=True)
             self.c_used[row, moved] = c[moved, row]
         return rows
 
-    def systems(self, ridge: float = 1e-9, factor: bool = True,
-                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The padded Grams (1 on padding) with ``ridge`` times their mean diagonal added, and
-        (``factor``) their Cholesky factors; a row whose factorisation fails gets a 100x larger
-        ridge. ``rows``: only these rows (an index tensor), in that order."""
-        gram, valid = (self.gram.clone(), self.valid) if rows is None else (self.gram[rows], self.valid[rows])
-        diagonal = gram.diagonal(dim1=1, dim2=2)  # a view: the ridge is added in place
-        diagonal += (~valid).double()
-        scale = (diagonal * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp_min(1)
-        scale = scale.clamp_min(1e-12) * valid
+    def diagonals(self, ridge: float = 1e-9) -> torch.Tensor:
+        """The Grams' diagonals ``(d_out, K)`` with 1 on padding and ``ridge`` times each row's mean
+        diagonal added (``factors`` factorises the Grams with these diagonals)."""
+        diagonal = self.gram.diagonal(dim1=1, dim2=2) + (~self.valid).double()
+        return diagonal + ridge * _ridge_scale(diagonal, self.valid)
+
+    def factors(self, ridge: float = 1e-9, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Cholesky factors of the Grams with ``diagonals(ridge)`` (of ``rows`` only, an index
+        tensor, in that order); a row whose factorisation fails gets a 100x larger ridge. The
+        ridge goes onto the stored Grams' diagonals in place and is taken off exactly after."""
+        gram, valid = (self.gram, self.valid) if rows is None else (self.gram[rows], self.valid[rows])
+        diagonal = gram.diagonal(dim1=1, dim2=2)
         bare = diagonal.clone()
-        for _ in range(6):
-            diagonal.copy_(bare + ridge * scale)
-            if not factor:
-                return gram, None
-            lower, info = torch.linalg.cholesky_ex(gram)
-            if not bool(info.any()):
-                return gram, lower
-            scale = torch.where((info > 0)[:, None], scale * 100, scale)
+        padded = bare + (~valid).double()
+        scale = _ridge_scale(padded, valid)
+        try:
+            for _ in range(6):
+                diagonal.copy_(padded + ridge * scale)
+                lower, info = torch.linalg.cholesky_ex(gram)
+                if not bool(info.any()):
+                    return lower
+                scale = torch.where((info > 0)[:, None], scale * 100, scale)
+        finally:
+            diagonal.copy_(bare)
         raise torch.linalg.LinAlgError("a row's Gram on its support stays singular")

@@ -57,13 +57,13 @@ def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e
     p = torch.addmm(u[:, -1], x, u[:, :-1].T)
     loss, residual, curvature = evaluate(p)
     grams.track(support, curvature)  # the support is fixed: only the curvatures change below
-    _, factor = grams.systems(damping)
+    factor = grams.factors(damping)
     converged, iteration = False, 0
     for iteration in range(1, max_iterations + 1):
         gradient = torch.cat([residual.T @ x, residual.sum(0)[:, None]], 1) * (2.0 / n)
         changed = grams.update(curvature)
         if changed.numel():  # refactor only the rows whose Gram changed
-            factor[changed] = grams.systems(damping, rows=changed)[1]
+            factor[changed] = grams.factors(damping, rows=changed)
         g = gradient.gather(1, grams.index).double() * grams.valid
         step = grams.scatter(-torch.cholesky_solve(g[:, :, None], factor)[:, :, 0]).to(u.dtype)
         dp = torch.addmm(step[:, -1], x, step[:, :-1].T)

@@ -79,14 +79,21 @@ def test_coordinate_descent_solves_the_lasso_model():
     penalty = torch.ones(4, 9, dtype=torch.float64)
     penalty[:, -1] = 0.0
     valid = torch.ones(4, 9, dtype=torch.float64)
+    ridged = gram.diagonal(dim1=1, dim2=2) + 0.05  # the model's H: gram with this diagonal
+    # a hole, as RowGrams leaves one: invalid slot, zero Gram line, gradient, start and penalty
+    valid[1, 3] = gram[1, 3] = gram[1, :, 3] = gradient[1, 3] = start[1, 3] = penalty[1, 3] = 0.0
+    ridged[1, 3] = 1.0
     lam = 0.3
-    v = _model_descent(gram, gradient, start, penalty, lam, valid, 2000, 1e-12)
+    v = _model_descent(gram, ridged, gradient, start, penalty, lam, valid, 2000, 1e-12)
+    assert float(v[1, 3]) == 0.0
     # KKT: model gradient + lam p sign(v) = 0 where v != 0, |model gradient| <= lam p where v = 0
-    slope = gradient + torch.einsum("bij,bj->bi", gram, v - start)
-    nonzero = v != 0
+    hessian = gram + torch.diag_embed(torch.full((4, 9), 0.05, dtype=torch.float64))
+    slope = gradient + torch.einsum("bij,bj->bi", hessian, v - start)
+    nonzero = (v != 0) & (valid > 0)
     torch.testing.assert_close(slope[nonzero], -lam * penalty[nonzero] * v[nonzero].sign(), atol=1e-7, rtol=0)
-    assert bool((slope[~nonzero].abs() <= lam * penalty[~nonzero] + 1e-7).all())
-    assert int((~nonzero).sum()) > 0
+    zero = (v == 0) & (valid > 0)
+    assert bool((slope[zero].abs() <= lam * penalty[zero] + 1e-7).all())
+    assert int(zero.sum()) > 0
 
 
 def test_feta_reports_its_objective_and_converges_on_large_and_output_layers():

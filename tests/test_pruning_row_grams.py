@@ -11,10 +11,13 @@ def augmented(x: torch.Tensor) -> torch.Tensor:
 def assert_exact(grams: RowGrams, x: torch.Tensor, weights: torch.Tensor, wanted: torch.Tensor) -> None:
     xa = augmented(x)
     for row in range(wanted.shape[0]):
-        index = grams.index[row, grams.valid[row]]
+        slots = grams.valid[row].nonzero()[:, 0]
+        index = grams.index[row, slots]
         assert sorted(index.tolist()) == wanted[row].nonzero()[:, 0].tolist()
         expected = (xa[:, index] * weights[:, row, None]).T @ xa[:, index] / x.shape[0]
-        torch.testing.assert_close(grams.gram[row, :index.numel(), :index.numel()], expected)
+        torch.testing.assert_close(grams.gram[row][slots][:, slots], expected)
+        holes = ~grams.valid[row]
+        assert not bool(grams.gram[row][holes].any() or grams.gram[row][:, holes].any())
 
 
 def test_row_grams_stay_exact_under_rank_updates_and_support_changes():
@@ -61,3 +64,34 @@ def test_grams_of_one_weight_on_most_samples_are_built_from_the_full_gram():
     grams.track(wanted, weights)
     assert grams._full_gram is not None
     assert_exact(grams, x, weights, wanted)
+
+
+def test_dropping_most_coordinates_compacts_the_rows_and_keeps_them_exact():
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(300, 30, generator=gen, dtype=torch.float64)
+    weights = torch.rand(300, 4, generator=gen, dtype=torch.float64)
+    grams = RowGrams(x, 4, delta=0.0, floor=0.0)
+    wanted = torch.ones(4, 31, dtype=torch.bool)
+    grams.track(wanted, weights)
+    wanted = torch.rand(4, 31, generator=gen) < 0.3  # holes everywhere, then a compaction
+    wanted[:, -1] = True
+    grams.track(wanted, weights)
+    assert grams.index.shape[1] == int(wanted.sum(1).max())
+    weights[:50] += 0.5
+    grams.update(weights)
+    assert_exact(grams, x, weights, wanted)
+
+
+def test_factors_leave_the_stored_grams_bit_for_bit_unchanged():
+    gen = torch.Generator().manual_seed(10)
+    x = torch.randn(200, 6, generator=gen, dtype=torch.float64)
+    grams = RowGrams(x, 3, delta=0.0, floor=0.0)
+    wanted = torch.rand(3, 7, generator=gen) < 0.7
+    wanted[:, -1] = True
+    grams.track(wanted, torch.rand(200, 3, generator=gen, dtype=torch.float64))
+    stored = grams.gram.clone()
+    lower = grams.factors(1e-3)
+    assert torch.equal(grams.gram, stored)
+    ridged = stored.clone()
+    ridged.diagonal(dim1=1, dim2=2).copy_(grams.diagonals(1e-3))
+    torch.testing.assert_close(lower @ lower.transpose(1, 2), ridged)

@@ -60,7 +60,9 @@ SOLVER_OPTIONS = {
     "paper": {},
 }
 # 1: thresholded weights were memoised by id(); a reloaded network could get another layer's.
-REVISION = 1
+# 2: FeTa's Newton steps sweep coordinates in another order (RowGrams keeps holes): its results
+#    move within the solver's tolerance.
+REVISION = 2
 SUMMARY_KEYS = ("dataset", "model", "method", "layer", "layer_index", "remaining_depth", "mode",
                 "layers_pruned", "sparsity")
 
