@@ -187,12 +187,13 @@ def _pad(tensor: torch.Tensor, size: int, dims: tuple[int, ...]) -> torch.Tensor
 class RowGrams:
     """Per-row Grams ``H_i = (1/n) sum_r c_used[i, r] x~_r[T_i] x~_r[T_i]^T`` (float64), ``x~ = [x; 1]``.
 
-    ``T_i`` (``index[i, :counts[i]]``, padded) are coordinates of ``x~`` (``d_in`` = the bias).
-    ``c_used`` is the weight each row carries in the Grams: rows whose current weight ``c``
-    differs from it by more than ``delta`` are updated by rank-one terms (``update``), so
+    ``T_i`` (``index[i, valid[i]]``) are coordinates of ``x~`` (``d_in`` = the bias), in slots of
+    a common width; an invalid slot (padding, or a hole left by a dropped coordinate) has a zero
+    Gram line. ``c_used`` is the weight each row carries in the Grams: rows whose current weight
+    ``c`` differs from it by more than ``delta`` are updated by rank-one terms (``update``), so
     ``H_i`` is always the exact Gram of ``c_used``, within ``delta`` of ``c`` per row; rows with
-    ``c <= floor`` start at weight 0. ``track`` changes the coordinate sets: dropping is a
-    gather, adding computes the new cross terms from the rows with non-zero weight.
+    ``c <= floor`` start at weight 0. ``track`` changes the coordinate sets: dropping zeroes a
+    slot's line, adding computes the new cross terms from the rows with non-zero weight.
     """
 
     def __init__(self, inputs: torch.Tensor, d_out: int, delta: float = 0.05, floor: float = 1e-4) -> None:
@@ -284,11 +285,10 @@ class RowGrams:
         for row in added.nonzero()[:, 0].tolist():
             held = self.valid[row].nonzero()[:, 0]
             free = (~self.valid[row]).nonzero()[:, 0][:int(added[row])]
-            fresh = new[row].nonzero()[:, 0]
-            cross = self._live_cross(row, torch.cat([self.index[row, held], fresh]), held.numel(), complement[row])
-            slots = torch.cat([held, free])
-            self.gram[row, free[:, None], slots[None, :]] = cross
-            self.gram[row, held[:, None], free[None, :]] = cross[:, :held.numel()].T
+            fresh, k = new[row].nonzero()[:, 0], held.numel()
+            cross = self._live_cross(row, torch.cat([self.index[row, held], fresh]), k, complement[row])
+            self.gram[row, free[:, None], torch.cat([held, free])[None, :]] = cross
+            self.gram[row, held[:, None], free[None, :]] = cross[:, :k].T
             self.index[row, free], self.valid[row, free] = fresh, True
 
     def _resize(self, needed: int) -> None:
@@ -303,13 +303,15 @@ class RowGrams:
             self.gram = _pad(self.gram, size, (1, 2))
 
     def _compact(self) -> None:
+        """Valid slots first in every row, then cut the width to the largest count."""
         rows = (self.valid[:, 1:] & ~self.valid[:, :-1]).any(1).nonzero()[:, 0]  # a hole before a valid slot
         if rows.numel():
             order = torch.sort((~self.valid[rows]).to(torch.int8), dim=1, stable=True).indices
             width = order.shape[1]
             gram = self.gram[rows].gather(1, order[:, :, None].expand(-1, -1, width))
             self.gram[rows] = gram.gather(2, order[:, None, :].expand(-1, width, -1))
-            self.index[rows], self.valid[rows] = self.index[rows].gather(1, order), self.valid[rows].gather(1, order)
+            self.index[rows] = self.index[rows].gather(1, order)
+            self.valid[rows] = self.valid[rows].gather(1, order)
         size = int(self.valid.sum(1).max()) if self.valid.numel() else 0
         self.index, self.valid = self.index[:, :size].contiguous(), self.valid[:, :size].contiguous()
         self.gram = self.gram[:, :size, :size].contiguous()
