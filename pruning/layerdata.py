@@ -250,6 +250,8 @@ class RowGrams:
     def _complement_rows(self, added: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
         """Rows to build by complement: one weight on more than half of the samples, the rest 0,
         and the products saved worth building ``G`` (``n (d_in + 1)^2`` products) if it is not there."""
+        if not bool(added.any()):  # FeTa tracks at every step; most steps add nothing
+            return torch.zeros_like(added, dtype=torch.bool)
         live = self.c_used > 0
         top = self.c_used.max(1, keepdim=True).values
         live_count = live.sum(1)
