@@ -1,6 +1,7 @@
 """Converged by default: doubling a solver's iteration budget (tolerance off) moves its final
 objective by under 1%, on a relu layer with correlated inputs. Net-Trim runs at a fixed eps:
-its eps bisection is a search over problems, the tolerance governs each ADMM solve."""
+its eps search is a search over problems, the tolerance governs each ADMM solve; its objective
+is that of its convex program (the support re-fit after it is a feasibility problem)."""
 import pytest
 
 from pruning import FeTa, NetTrim, ThresholdRefit

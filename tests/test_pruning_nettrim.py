@@ -1,4 +1,6 @@
 """Net-Trim ADMM against a direct convex solve (cvxpy) on tiny instances."""
+import math
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -53,3 +55,29 @@ def test_refit_keeps_the_support_and_stays_near_feasible():
     assert torch.all(result.weight[~result.mask] == 0)
     assert 0 < result.info["eps"] < 1
     assert result.info["violation"] < 0.05
+
+
+@pytest.mark.parametrize("scale", [1e-2, 1e2])
+def test_rho_rebalancing_recovers_from_a_badly_scaled_penalty(scale):
+    layer, inputs, outputs = layer_data(n=300, d_in=12, d_out=5, seed=2)
+    target = outputs.double().clamp_min(0)
+    inputs, start = inputs.double(), (layer.weight.detach().double(), layer.bias.detach().double())
+    rho = 5 / float(start[0].abs().mean())
+    reference = nettrim_admm(inputs, target, 0.2, rho=rho, tol=1e-6, start=start)
+    scaled = nettrim_admm(inputs, target, 0.2, rho=rho * scale, tol=1e-4, max_iterations=3000, start=start)
+    assert reference.converged and scaled.converged
+    assert abs(math.log(scaled.state[5] / rho)) < abs(math.log(scale)) / 2  # moved towards balance
+    assert scaled.objective == pytest.approx(reference.objective, rel=1e-2)
+
+
+def test_search_reaches_the_target_within_its_slack():
+    layer, inputs, outputs = layer_data(n=300, d_in=16, d_out=6, seed=5)
+    method = NetTrim()
+    result = method.prune(layer, inputs, outputs, 0.75)
+    keep = int(result.mask.sum())
+    assert result.info["converged"]
+    assert keep == round(0.25 * result.weight.numel())
+    # the convex solution at the chosen eps already has about the target count of non-zeros
+    chosen = nettrim_admm(inputs, outputs.clamp_min(0), result.info["eps"], rho=result.info["rho"],
+                          start=(layer.weight.detach(), layer.bias.detach()))
+    assert (1 - 2 * method.slack) * keep <= int(torch.count_nonzero(chosen.weight)) <= keep * (1 + method.slack)
