@@ -36,8 +36,8 @@ Convergence: every ADMM solve stops when its relative primal and dual residuals 
 ``tol`` (Boyd et al. 2011, section 3.3.1, with the scales of ``_relative_residuals``; for ADMM the
 objective of an infeasible iterate says nothing, so the residuals are the stopping rule).
 ``tol`` 1e-3 is Boyd's suggested relative tolerance; ``tests/test_pruning_convergence.py`` checks
-that twice the iterations move the objective by under 1%. ``max_iterations`` is a safety cap only, and ``info['converged']`` is False when any
-solve reached it.
+that twice the iterations move the objective by under 1%. ``max_iterations`` is a safety cap
+only, and ``info['converged']`` is False when any solve reached it.
 """
 from __future__ import annotations
 
@@ -240,9 +240,10 @@ class NetTrim(LayerPruner):
 
     def _search(self, x, y, start, keep: int, eps: float | None, first: float, options: dict, solves: list):
         """The smallest eps with at most ``keep`` non-zeros, to within ``slack``, on log eps: the first
-        trial is ``first`` (the error of the weights thresholded to the target), then steps by ``_SEARCH_FACTOR`` until the answer is bracketed, then the
-        secant of log non-zeros (kept inside the middle 80% of the bracket); each ADMM solve
-        warm-started from the last."""
+        trial is ``first`` (the error of the weights thresholded to the target), then steps by
+        ``_SEARCH_FACTOR`` until the answer is bracketed, then the secant of log non-zeros (kept
+        inside the middle 80% of the bracket); each ADMM solve warm-started from the last. If no
+        trial reaches ``keep``, the solve at the top of ``eps_range`` is the answer."""
         if eps is not None:
             solves.append(nettrim_admm(x, y, eps, start=start, **options))
             return solves[-1], eps
@@ -264,9 +265,11 @@ class NetTrim(LayerPruner):
                 low = (trial, math.log(nonzero + 1))
                 if trial >= ceiling:
                     break
-        if chosen is None:
-            chosen = nettrim_admm(x, y, eps, start=state, **options)
-            solves.append(chosen)
+        if chosen is None:  # every trial kept more than ``keep``: the top of the range is the answer
+            if trial < ceiling:
+                result = nettrim_admm(x, y, eps, start=state, **options)
+                solves.append(result)
+            chosen = result
         return chosen, eps
 
 
