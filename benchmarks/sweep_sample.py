@@ -46,8 +46,10 @@ def main() -> None:
     print(f"test accuracy without retraining, {methods.TOGETHER} layers pruned (rows: sparsity)")
     print(together.pivot_table(index="sparsity", columns="method", values="accuracy").round(3).to_string())
     ablation = tables["methods_ablation"]
-    print("ablation, the same layers: test accuracy by support (rows) and solver (columns)")
-    print(ablation.pivot_table(index=["sparsity", "support"], columns="solver", values="accuracy").round(3).to_string())
+    if len(ablation):
+        print("ablation, the same layers: test accuracy by support (rows) and solver (columns)")
+        print(ablation.pivot_table(index=["sparsity", "support"], columns="solver", values="accuracy").round(3)
+              .to_string())
 
 
 if __name__ == "__main__":
