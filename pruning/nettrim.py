@@ -212,9 +212,7 @@ class NetTrim(LayerPruner):
         allowed = fixed if fixed is not None else torch.ones_like(problem.weight, dtype=torch.bool)
         start = (problem.weight * allowed, problem.bias)
         eps = self.eps if fixed is None else 2 * self._refit_error(problem, fixed)
-        thresholded = problem.weight * keep_largest(problem.weight, keep, allowed)
-        first = _relative_error(x, y, thresholded, problem.bias, relu)
-        chosen, eps = self._search(x, y, start, keep, eps, first, options, solves)
+        chosen, eps = self._search(problem, start, keep, eps, options, solves)
         mask = keep_largest(chosen.weight, keep, allowed)
         refit = nettrim_admm(x, y, eps, start=chosen.state, penalise=False, **dict(options, support=mask))
         solves.append(refit)
@@ -238,21 +236,24 @@ class NetTrim(LayerPruner):
         fit = refit_problem(problem, mask)
         return _relative_error(problem.inputs, problem.target, fit.weight, fit.bias, problem.relu)
 
-    def _search(self, x, y, start, keep: int, eps: float | None, first: float, options: dict, solves: list):
+    def _search(self, problem: LayerProblem, start, keep: int, eps: float | None, options: dict, solves: list):
         """The smallest eps with at most ``keep`` non-zeros, to within ``slack``, on log eps: the first
-        trial is ``first`` (the error of the weights thresholded to the target), then steps by
+        trial is the relative error of the weights thresholded to the target, then steps by
         ``_SEARCH_FACTOR`` until the answer is bracketed, then the secant of log non-zeros (kept
         inside the middle 80% of the bracket); each ADMM solve warm-started from the last. If no
         trial reaches ``keep``, the solve at the top of ``eps_range`` is the answer."""
+        x, y = problem.inputs, problem.target
         if eps is not None:
             solves.append(nettrim_admm(x, y, eps, start=start, **options))
             return solves[-1], eps
+        everywhere = torch.ones_like(problem.weight, dtype=torch.bool)  # a search runs only without a fixed support
+        thresholded = problem.weight * keep_largest(problem.weight, keep, everywhere)
+        first = math.log(_relative_error(x, y, thresholded, problem.bias, problem.relu))
         floor, ceiling = (math.log(e) for e in self.eps_range)
         low = high = None  # (log eps, log non-zeros) on either side of the target
         state, chosen, eps = start, None, self.eps_range[1]
         for _ in range(self.search_steps):
-            trial = _next_trial(low, high, math.log(keep + 1), min(max(math.log(first), floor), ceiling))
-            trial = min(max(trial, floor), ceiling)
+            trial = min(max(_next_trial(low, high, math.log(keep + 1), first), floor), ceiling)
             result = nettrim_admm(x, y, math.exp(trial), start=state, **options)
             solves.append(result)
             state = result.state
