@@ -8,7 +8,7 @@ import torch
 
 from analysis.data.config import MANIFOLD, DataConfig, ManifoldSpec
 from analysis.errors import WorkbenchError
-from analysis.executor import run_sweep
+from analysis.executor import run_sweep, sweep_folder
 from analysis.experiments import depth, dimension, dimension_link, experiment_modules, load, methods, bounds
 from analysis.training import fit
 from pruning import PruningError
@@ -88,6 +88,16 @@ def test_methods_tables(tiny_config, runtime):
     assert ablation[("lobs", "lobs")] == together.loc[("lobs", 0.9), "accuracy"]
     assert ablation[("threshold", "none")] == together.loc[("threshold", 0.9), "accuracy"]
     assert ablation[("threshold", "lobs")] > ablation[("threshold", "none")]
+
+
+def test_methods_alone_is_a_grid_axis(tiny_config, runtime):
+    """Pruning the layers alone adds cells; the cells pruning them together are the same, cached once."""
+    together = methods.Config((tiny_config,), methods=("threshold",), sparsities=(0.9,), alone=False)
+    both = replace(together, alone=True)
+    assert [cell.coordinates["target"] for cell in methods.cells(together)] == [methods.TOGETHER]
+    assert len(methods.cells(both)) == 3
+    assert sweep_folder(together, "methods", runtime) == sweep_folder(both, "methods", runtime)
+    assert {cell.key for cell in methods.cells(together)} < {cell.key for cell in methods.cells(both)}
 
 
 def test_methods_prune_conv_layers_alone_and_together(cnn_config, runtime):

@@ -15,7 +15,7 @@ def _network_label(table: pd.DataFrame) -> pd.Series:
 
 
 def accuracy_vs_sparsity(table: pd.DataFrame, out_dir: Path, source: str, y: str = "accuracy") -> list[Path]:
-    """One figure per network, one panel per target (its hidden layers alone, then all together)."""
+    """One figure per network, one panel per target (its hidden layers alone where measured, then all together)."""
     names = {"accuracy": "test accuracy", "representation_change": "relative l2 change of last hidden layer"}
     stem = "methods_accuracy_vs_sparsity" if y == "accuracy" else "methods_representation_change"
     paths = []
@@ -27,8 +27,9 @@ def accuracy_vs_sparsity(table: pd.DataFrame, out_dir: Path, source: str, y: str
         grid.set_titles(f"{model} / {dataset}, {{col_name}}")
         grid.set_axis_labels("sparsity", names[y])
         layers = max(data["layers"].unique(), key=len).replace(",", ", ")
+        scope = "each hidden layer alone or all" if data["target"].nunique() > 1 else "all"
         caption = (f"{names[y].capitalize()} of {model} on {dataset} after pruning without retraining, per "
-                   f"method, pruning each hidden layer ({layers}) alone or all of them together. Bands: 95% "
+                   f"method, pruning {scope} of its hidden layers ({layers}) together. Bands: 95% "
                    f"interval of the mean over {data['seed'].nunique()} seed(s).")
         paths += save_figure(grid.figure, out_dir, f"{stem}_{model}", caption, source)
     return paths
