@@ -87,3 +87,22 @@ def check_unique(name: str, values: tuple) -> tuple:
             raise WorkbenchError(f"{name}: {value!r} is given twice")
         seen.add(value)
     return values
+
+
+def method_subset(config: Any, methods: tuple[str, ...] | None) -> Any:
+    """``config`` with its ``methods`` axis narrowed to ``methods`` (None: unchanged). ``methods`` is a grid
+    axis, so the narrowed run reuses (and adds to) the cells of the full one."""
+    if methods is None:
+        return config
+    check_unique("--methods", methods)
+    return dataclasses.replace(config, methods=tuple(methods))
+
+
+def comma_separated(text: str) -> tuple[str, ...]:
+    """A command-line list: 'a,b' -> ('a', 'b')."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+METHODS_OPTION = ("--methods", dict(default=None, type=comma_separated,
+                                    help="comma-separated pruning methods to run instead of the preset's, "
+                                         "e.g. threshold,feta (the cells are shared with the full run)"))

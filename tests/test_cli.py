@@ -38,6 +38,8 @@ def one_line_error(capsys, argv, tmp_path) -> str:
     (["prune", "--sparsity", "0.5", "--method", "magic"], "unknown method 'magic'"),
     (["dimension", "--points", "{tmp}/missing.npy"], "missing.npy"),
     (["dimension", "--bootstrap", "-1"], "--bootstrap"),
+    (["depth", "--methods", "threshold,magic"], "unknown pruning method(s) ['magic']"),
+    (["methods", "--methods", "feta,feta"], "--methods: 'feta' is given twice"),
 ])
 def test_bad_input_fails_before_any_work(tmp_path, capsys, args, message):
     assert message in one_line_error(capsys, args, tmp_path)

@@ -100,6 +100,16 @@ def test_methods_alone_is_a_grid_axis(tiny_config, runtime):
     assert {cell.key for cell in methods.cells(together)} < {cell.key for cell in methods.cells(both)}
 
 
+@pytest.mark.parametrize("module", [depth, methods])
+def test_a_methods_subset_shares_the_full_runs_cells(module, runtime):
+    full = module.preset("smoke", "digits", (0,))
+    subset = module.preset("smoke", "digits", (0,), methods=("threshold",))
+    assert subset.methods == ("threshold",) and full.methods != subset.methods
+    assert sweep_folder(subset, module.__name__.rsplit(".", 1)[1], runtime) == \
+        sweep_folder(full, module.__name__.rsplit(".", 1)[1], runtime)
+    assert {cell.key for cell in module.cells(subset)} < {cell.key for cell in module.cells(full)}
+
+
 def test_methods_prune_conv_layers_alone_and_together(cnn_config, runtime):
     lenet = replace(cnn_config, model="lenet5", data=DataConfig("fashion-mnist", train_size=600, val_size=100),
                     epochs=2)

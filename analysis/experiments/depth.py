@@ -30,7 +30,7 @@ import torch
 from pruning import apply_mask, available_methods, check_sparsity, hard_threshold, prune_network
 from pruning.layers import hidden_layers, prunable_layers
 
-from ..contract import Cell, check_unique
+from ..contract import METHODS_OPTION, Cell, check_unique, method_subset
 from ..errors import WorkbenchError
 from ..measures import output_metrics, sequential_position, swapped_weights
 from ..models import MODEL_NAMES, layer_names
@@ -42,7 +42,7 @@ from ..training import TrainConfig, predict
 
 MODES = ("alone", "onward")
 TABLES = ("depth", "depth_methods", "depth_claim3")
-OPTIONS = (("--model", dict(default="cnn8", choices=MODEL_NAMES, help="network to prune")),)
+OPTIONS = (("--model", dict(default="cnn8", choices=MODEL_NAMES, help="network to prune")), METHODS_OPTION)
 CLAIM3_SPARSITIES = (0.7, 0.8, 0.9, 0.95)
 SMART_METHODS = ("feta", "lobs")
 # Training images the data methods see per cell. A Linear layer gets one row per image; a conv layer
@@ -95,17 +95,19 @@ class Config:
             raise WorkbenchError(f"depth: prune_samples must be >= 1 or None, got {self.prune_samples!r}")
 
 
-def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None, model: str = "cnn8") -> Config:
-    """Thresholding on the whole grid; FeTa and L-OBS at 70-95% (smoke: L-OBS at 90% only)."""
+def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None, model: str = "cnn8",
+           methods: tuple[str, ...] | None = None) -> Config:
+    """Thresholding on the whole grid; FeTa and L-OBS at 70-95% (smoke: L-OBS at 90% only). ``methods``
+    replaces the preset's methods."""
     train = preset_training(name, model, dataset)
     smart = ("threshold",) + SMART_METHODS
-    return pick(name,
+    return method_subset(pick(name,
                 smoke=lambda: Config(train, seeds or (0, 1), (0.0, 0.5, 0.9), eval_size=500,
                                      methods=("threshold", "lobs"), claim_sparsities=(0.9,), prune_samples=200,
                                      method_options=SOLVER_OPTIONS["smoke"]),
                 quick=lambda: Config(train, seeds or (0, 1, 2), sparsity_grid(0.1, 0.9) + (0.95,), eval_size=5000,
                                      methods=smart, method_options=SOLVER_OPTIONS["quick"]),
-                paper=lambda: Config(train, seeds or (0, 1, 2), methods=smart, prune_samples=5000))
+                paper=lambda: Config(train, seeds or (0, 1, 2), methods=smart, prune_samples=5000)), methods)
 
 
 def _layers(model, config: Config):
