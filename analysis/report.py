@@ -17,6 +17,8 @@ from .statistics import mean_interval
 from .store import atomic_write, load_table
 
 SMART = ("feta", "nettrim", "lobs", "lobs-exact")  # the paper's smart layer-wise methods
+PAPER_SMART = ("feta", "nettrim", "lobs")
+UNDECIDED = "no verdict"  # one seed: no interval over seeds to decide on
 TOGETHER = "all hidden"
 HIGH_SPARSITY = 0.9  # "above 90% sparsity" (claim 2)
 CLAIM3_SPARSITIES = (0.7, 0.8, 0.9, 0.95)
@@ -27,7 +29,7 @@ class Finding:
     claim: str
     statement: str
     effect: str
-    verdict: str  # reproduced / partly / not reproduced / not measured
+    verdict: str  # reproduced / partly / not reproduced / no verdict (one seed) / not measured
     reason: str
     sources: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
@@ -79,8 +81,8 @@ def claim_retraining(tables: dict[str, pd.DataFrame]) -> Finding:
         effects.append(f"{model}/{dataset} at {sparsity:.0%}: time saved by thresholding against the fastest "
                        f"smart method ({fastest}) {_interval(saving)} s")
         wins = reached["threshold"] == 1.0 and _positive(saving)
-        verdicts.append("reproduced" if wins else "partly" if saving.mean() > 0 and reached["threshold"] > 0
-                        else "not reproduced")
+        verdicts.append(UNDECIDED if len(saving) < 2 else "reproduced" if wins
+                        else "partly" if saving.mean() > 0 and reached["threshold"] > 0 else "not reproduced")
     return _combine("1", effects, verdicts, pd.DataFrame(rows), ["methods_retraining"],
                     ["methods_time_to_accuracy", "methods_total_time"],
                     "thresholding reaches the tolerance with the least total time, with an interval above 0",
@@ -109,10 +111,11 @@ def claim_smart_pruning(tables: dict[str, pd.DataFrame]) -> Finding:
         quickest = min(smart, key=lambda m: timing[m])
         effects.append(f"{model}/{dataset}, every hidden layer at >= {HIGH_SPARSITY:.0%}: accuracy gain over "
                        + "; ".join(f"{m} {_interval(g)}" for m, g in gains.items())
-                       + f"; most accurate {best}, fastest {quickest}")
+                       + f"; most accurate {best}, fastest {quickest}"
+                       + "".join(f"; not run: {m}" for m in PAPER_SMART if m not in smart))
         helped = [m for m in smart if _positive(gains[m])]
         feta_leads = "feta" in smart and best == "feta" and quickest == "feta"
-        verdicts.append("reproduced" if len(helped) == len(smart) and feta_leads
+        verdicts.append(UNDECIDED if len(accuracy) < 2 else "reproduced" if len(helped) == len(smart) and feta_leads
                         else "partly" if helped else "not reproduced")
     return _combine("2", effects, verdicts, pd.DataFrame(rows), ["methods_accuracy"],
                     ["methods_accuracy_vs_sparsity_fc", "methods_accuracy_vs_sparsity_lenet5"],
@@ -177,6 +180,10 @@ def claim_dimension(tables: dict[str, pd.DataFrame]) -> Finding:
                     "the drop does not rise with the estimated dimension (a slope at or below 0)")
 
 
+def _sentence(text: str) -> str:
+    return f"{text[:1].upper()}{text[1:]}."
+
+
 def _depth_correlation(group: pd.DataFrame) -> float:
     """Spearman correlation of the drop with the remaining depth; nan where either is constant."""
     if group["accuracy_drop"].nunique() < 2 or group["remaining_depth"].nunique() < 2:
@@ -189,6 +196,10 @@ def _combine(claim: str, effects: list[str], verdicts: list[str], details: pd.Da
     if not verdicts:
         return Finding(claim, STATEMENTS[claim], "-", "not measured",
                        "the tables hold no rows this claim can be measured on", sources, figures)
+    if UNDECIDED in verdicts:
+        return Finding(claim, STATEMENTS[claim], "\n".join(f"- {e}" for e in effects), UNDECIDED,
+                       "one seed: a 95% interval over seeds needs at least two; run more seeds", sources, figures,
+                       details)
     verdict = ("reproduced" if set(verdicts) == {"reproduced"} else
                "not reproduced" if set(verdicts) == {"not reproduced"} else "partly")
     reason = {"reproduced": reasons[0], "partly": reasons[1], "not reproduced": reasons[2]}[verdict]
@@ -293,7 +304,7 @@ def render(findings: list[Finding], tables: dict[str, pd.DataFrame], results: Pa
     for finding in findings:
         lines += ["", f"## Claim {finding.claim}", "", f"**Paper.** {finding.statement}", "",
                   "**Measured.**", "", finding.effect, "",
-                  f"**Verdict: {finding.verdict}.** {finding.reason}.", "",
+                  f"**Verdict: {finding.verdict}.** {_sentence(finding.reason)}", "",
                   "**Configuration.** " + ", ".join(_source(results, name) for name in finding.sources)]
         shown = [name for name in finding.figures if (figures / f"{name}.png").is_file()]
         if shown:
@@ -320,7 +331,7 @@ def summary(findings: list[Finding], figures: Path) -> str:
     lines = [README_BEGIN, "", f"From [`{figures / 'REPORT.md'}`]({figures / 'REPORT.md'}), which gives the "
              "configuration and the figure behind each line.", ""]
     for finding in findings:
-        lines += [f"- **Claim {finding.claim}: {finding.verdict}.** {finding.reason}.",
+        lines += [f"- **Claim {finding.claim}: {finding.verdict}.** {_sentence(finding.reason)}",
                   *[f"  {line}" for line in finding.effect.splitlines() if line != "-"]]
     return "\n".join(lines + ["", README_END])
 

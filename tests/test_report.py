@@ -41,6 +41,14 @@ def test_claim_2_reproduced_only_when_every_smart_method_wins_and_feta_leads():
     assert noise.verdict == "not reproduced"
 
 
+def test_one_seed_gives_no_verdict():
+    """Without a second seed there is no interval, so a large gain is not called 'not reproduced'."""
+    one = report.claim_smart_pruning({"methods_accuracy": methods_rows(
+        {"threshold": [0], "feta": [0.3], "lobs": [0.04]}, {"threshold": 0.01, "feta": 1.0, "lobs": 5.0})})
+    assert one.verdict == report.UNDECIDED and "one seed" in one.reason
+    assert "feta +0.300 (one seed, no interval)" in one.effect and "not run: nettrim" in one.effect
+
+
 def test_claim_3_follows_the_drop_against_remaining_depth():
     rows = [{"model": "cnn8", "dataset": "digits", "mode": mode, "seed": seed, "sparsity": sparsity,
              "remaining_depth": depth, "base_accuracy": 0.9,
@@ -73,7 +81,7 @@ def test_readme_block_is_replaced_between_its_markers_only(tmp_path):
     finding = report.Finding("2", report.STATEMENTS["2"], "- feta +0.1", "reproduced", "because")
     report.update_readme(readme, report.summary([finding], tmp_path / "figures"))
     text = readme.read_text()
-    assert "old numbers" not in text and "**Claim 2: reproduced.** because." in text and "  - feta +0.1" in text
+    assert "old numbers" not in text and "**Claim 2: reproduced.** Because." in text and "  - feta +0.1" in text
     assert text.startswith("# Title\n\nbefore\n") and text.endswith(f"{report.README_END}\nafter\n")
     with pytest.raises(WorkbenchError, match="other.md: no results markers"):
         report.update_readme(tmp_path / "other.md", "x")
