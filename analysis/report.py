@@ -196,13 +196,11 @@ def _combine(claim: str, effects: list[str], verdicts: list[str], details: pd.Da
     if not verdicts:
         return Finding(claim, STATEMENTS[claim], "-", "not measured",
                        "the tables hold no rows this claim can be measured on", sources, figures)
-    if UNDECIDED in verdicts:
-        return Finding(claim, STATEMENTS[claim], "\n".join(f"- {e}" for e in effects), UNDECIDED,
-                       "one seed: a 95% interval over seeds needs at least two; run more seeds", sources, figures,
-                       details)
-    verdict = ("reproduced" if set(verdicts) == {"reproduced"} else
+    verdict = (UNDECIDED if UNDECIDED in verdicts else
+               "reproduced" if set(verdicts) == {"reproduced"} else
                "not reproduced" if set(verdicts) == {"not reproduced"} else "partly")
-    reason = {"reproduced": reasons[0], "partly": reasons[1], "not reproduced": reasons[2]}[verdict]
+    reason = {"reproduced": reasons[0], "partly": reasons[1], "not reproduced": reasons[2],
+              UNDECIDED: "one seed: a 95% interval over seeds needs at least two; run more seeds"}[verdict]
     if verdict == "partly" and len(set(verdicts)) > 1:
         reason = "the networks disagree: " + ", ".join(verdicts)
     return Finding(claim, STATEMENTS[claim], "\n".join(f"- {e}" for e in effects), verdict, reason,

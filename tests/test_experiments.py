@@ -102,11 +102,11 @@ def test_methods_alone_is_a_grid_axis(tiny_config, runtime):
 
 @pytest.mark.parametrize("module", [depth, methods])
 def test_a_methods_subset_shares_the_full_runs_cells(module, runtime):
+    name = module.__name__.rsplit(".", 1)[1]
     full = module.preset("smoke", "digits", (0,))
     subset = module.preset("smoke", "digits", (0,), methods=("threshold",))
     assert subset.methods == ("threshold",) and full.methods != subset.methods
-    assert sweep_folder(subset, module.__name__.rsplit(".", 1)[1], runtime) == \
-        sweep_folder(full, module.__name__.rsplit(".", 1)[1], runtime)
+    assert sweep_folder(subset, name, runtime) == sweep_folder(full, name, runtime)
     assert {cell.key for cell in module.cells(subset)} < {cell.key for cell in module.cells(full)}
 
 

@@ -60,7 +60,7 @@ class Config:
     method_options: dict = field(default_factory=dict)  # method name -> constructor options
     seeds: tuple[int, ...] = (0,)
     sparsities: tuple[float, ...] = CLAIM2_SPARSITIES
-    alone: bool = True  # also prune each hidden layer alone (a grid axis: it adds cells, each cell is the same)
+    alone: bool = True  # also prune each hidden layer alone (a grid axis: it only adds cells)
     prune_samples: int | None = None  # training samples the methods see (None = all)
     eval_size: int | None = None
     retrain_sparsities: tuple[float, ...] = (0.9,)
