@@ -86,5 +86,13 @@ def derived(network_key: str, what: tuple, make: Callable[[], Any]) -> Any:
     return memo[what]
 
 
+def training_record(trained: TrainedModel) -> dict:
+    """What a reader checks convergence on: epochs run, the best (kept) epoch, and the cap; a run that
+    stopped before the cap stopped early, on its validation accuracy."""
+    metrics = trained.metrics
+    return {"epochs_trained": metrics.get("epochs_trained", float("nan")),
+            "best_epoch": metrics.get("best_epoch", float("nan")), "max_epochs": trained.config.epochs}
+
+
 def with_seed(config: TrainConfig, seed: int) -> TrainConfig:
     return replace(config, seed=seed)

@@ -34,7 +34,7 @@ from ..contract import METHODS_OPTION, Cell, check_unique, method_subset
 from ..errors import WorkbenchError
 from ..measures import output_metrics, sequential_position, swapped_weights
 from ..models import MODEL_NAMES, layer_names
-from ..networks import derived, trained_network, with_seed
+from ..networks import derived, trained_network, training_record, with_seed
 from ..presets import pick, preset_training, sparsity_grid
 from ..runtime import Runtime
 from ..statistics import mean_interval
@@ -141,7 +141,8 @@ def compute(cell: Cell, runtime: Runtime) -> list[dict]:
         samples = trained.split.x_train[:config.prune_samples].to(device)
         rows = method_rows(trained.model, index, cell["method"], cell["sparsity"], config, x, y, samples,
                            trained.key)
-    return [{"dataset": config.train.data.label, "model": config.train.model, **row} for row in rows]
+    return [{"dataset": config.train.data.label, "model": config.train.model, **training_record(trained), **row}
+            for row in rows]
 
 
 def _remembered(model_key: str, what: tuple, make):

@@ -41,7 +41,7 @@ from ..data.config import MANIFOLD, DataConfig, ManifoldSpec, load_split, manifo
 from ..dimension import estimate_dimension
 from ..errors import WorkbenchError
 from ..hashing import stable_hash
-from ..networks import derived, trained_network
+from ..networks import derived, trained_network, training_record
 from ..presets import pick, preset_training, sparsity_grid
 from ..statistics import ols
 from ..runtime import Runtime
@@ -223,8 +223,7 @@ def compute(cell: Cell, runtime: Runtime) -> list[dict]:
     common = {"dataset": config.pca_network.data.dataset if kind == "pca" else "synthetic", "model": train.model,
               "n_components": float(level) if kind == "pca" else math.nan,
               "true_dimension": float(level) if kind == "synthetic" else math.nan, **found, **labels,
-              "test_accuracy": trained.metrics["test_accuracy"],
-              "epochs_trained": trained.metrics.get("epochs_trained", math.nan)}
+              "test_accuracy": trained.metrics["test_accuracy"], **training_record(trained)}
     return [{**common, **row} for row in depth_rows(trained.model, 0, cell["sparsity"], depth, x, y, trained.key)]
 
 

@@ -23,7 +23,7 @@ from pruning import (available_methods, check_sparsity, last_hidden_representati
 from ..contract import METHODS_OPTION, Cell, check_unique, method_subset
 from ..errors import WorkbenchError
 from ..models import hidden_layer_names
-from ..networks import trained_network, with_seed
+from ..networks import trained_network, training_record, with_seed
 from ..presets import pick, preset_training, sparsity_grid
 from ..runtime import Runtime
 from ..training import TrainConfig, evaluate
@@ -144,7 +144,8 @@ def compute(cell: Cell, runtime: Runtime) -> list[dict]:
     pruned = prune_network(trained.model, layers, cell["method"], cell["sparsity"], samples,
                            **config.method_options.get(cell["method"], {}))
     network = {"model": trained.config.model, "dataset": trained.config.data.label, "layers": ",".join(layers),
-               "base_accuracy": base, "pruning_time_s": pruned.pruning_time_s, "converged": converged(pruned)}
+               "base_accuracy": base, "pruning_time_s": pruned.pruning_time_s, "converged": converged(pruned),
+               **training_record(trained)}
     rows = []
     if cell["sparsity"] in config.sparsities:
         reference = last_hidden_representation(trained.model, x)
