@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from .report_checks import CLAIM3_SPARSITIES, TOGETHER, Check, checks_for
+from .report_checks import SMART as PAPER_SMART
 from .statistics import mean_interval
 from .store import atomic_write, load_table
 
-SMART = ("feta", "nettrim", "lobs", "lobs-exact")  # the paper's smart layer-wise methods
-PAPER_SMART = ("feta", "nettrim", "lobs")
+SMART = PAPER_SMART + ("lobs-exact",)  # the paper's smart layer-wise methods and the exact L-OBS
 UNDECIDED = "no verdict"  # one seed: no interval over seeds to decide on
-TOGETHER = "all hidden"
 HIGH_SPARSITY = 0.9  # "above 90% sparsity" (claim 2)
-CLAIM3_SPARSITIES = (0.7, 0.8, 0.9, 0.95)
 
 
 @dataclass
@@ -34,6 +33,12 @@ class Finding:
     sources: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     details: pd.DataFrame | None = None
+    checks: list[Check] = field(default_factory=list)  # convergence and design (analysis.report_checks)
+
+    def unmet(self) -> str:
+        """' Checks not met: n (see the report).' when a check failed, else ''."""
+        count = sum(check.met is False for check in self.checks)
+        return f" Checks not met: {count} (see the report)." if count else ""
 
 
 def _interval(values) -> str:
@@ -302,8 +307,11 @@ def render(findings: list[Finding], tables: dict[str, pd.DataFrame], results: Pa
     for finding in findings:
         lines += ["", f"## Claim {finding.claim}", "", f"**Paper.** {finding.statement}", "",
                   "**Measured.**", "", finding.effect, "",
-                  f"**Verdict: {finding.verdict}.** {_sentence(finding.reason)}", "",
-                  "**Configuration.** " + ", ".join(_source(results, name) for name in finding.sources)]
+                  f"**Verdict: {finding.verdict}.** {_sentence(finding.reason)}", ""]
+        if finding.checks:
+            lines += ["**Checked** (convergence, training, design against the paper's):", "",
+                      *[check.markdown() for check in finding.checks], ""]
+        lines += ["**Configuration.** " + ", ".join(_source(results, name) for name in finding.sources)]
         shown = [name for name in finding.figures if (figures / f"{name}.png").is_file()]
         if shown:
             lines += ["", "**Figures.** " + ", ".join(f"[{name}]({name}.png)" for name in shown)]
@@ -329,7 +337,7 @@ def summary(findings: list[Finding], figures: Path) -> str:
     lines = [README_BEGIN, "", f"From [`{figures / 'REPORT.md'}`]({figures / 'REPORT.md'}), which gives the "
              "configuration and the figure behind each line.", ""]
     for finding in findings:
-        lines += [f"- **Claim {finding.claim}: {finding.verdict}.** {_sentence(finding.reason)}",
+        lines += [f"- **Claim {finding.claim}: {finding.verdict}.** {_sentence(finding.reason)}{finding.unmet()}",
                   *[f"  {line}" for line in finding.effect.splitlines() if line != "-"]]
     return "\n".join(lines + ["", README_END])
 
@@ -351,6 +359,8 @@ def write_report(results: Path, figures: Path, readme: Path | None = None) -> Pa
     ``readme``, replace its results block with the summary."""
     tables = read_tables(results)
     findings = [evaluate(tables) for evaluate in CLAIMS]
+    for finding in findings:
+        finding.checks = checks_for(finding.claim, tables)
     if readme is not None:
         update_readme(readme, summary(findings, figures))
     text = render(findings, tables, results, figures)

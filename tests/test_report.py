@@ -100,3 +100,35 @@ def test_claim_4_reads_the_controlled_slope():
     falling = [dict(row, accuracy_drop=0.3 - row["accuracy_drop"]) for row in rows]
     assert report.claim_dimension({"dimension_link_regression": regression_table(pd.DataFrame(falling))}
                                   ).verdict == "not reproduced"
+
+
+def test_checks_name_unconverged_networks_and_solvers_and_the_missing_design():
+    rows = methods_rows({"threshold": [0, 0, 0], "feta": [0.1, 0.1, 0.1], "lobs": [0.05, 0.05, 0.05]},
+                        {"threshold": 0.01, "feta": 1.0, "lobs": 2.0})
+    rows["epochs_trained"] = np.where(rows["seed"] == 2, 30, 12)  # seed 2 ran into the epoch cap
+    rows["max_epochs"] = 30
+    rows["converged"] = ~((rows["method"] == "feta") & (rows["seed"] == 1) & (rows["sparsity"] == 0.95))
+    checks = [(check.text, check.met) for check in report.checks_for("2", {"methods_accuracy": rows})]
+    assert ("fc/digits: 2 of 3 seed(s) stopped early on the validation accuracy (12-30 epochs of at most 30; "
+            "unpruned test accuracy 0.900-0.900)", False) in checks
+    assert ("feta: the solver converged in 5 of 6 cells", False) in checks
+    assert ("lobs: the solver converged in 6 of 6 cells", True) in checks
+    assert ("not run: nettrim", False) in checks and ("methods: 3 seed(s); the design asks at least 5", False) in checks
+    assert ("sparsities with every hidden layer pruned: 90%, 95%; the paper's 10 (50%-95%)", False) in checks
+    old = report.checks_for("2", {"methods_accuracy": methods_rows({"threshold": [0]}, {"threshold": 0.0})})
+    assert old[0].met is None and "no training record" in old[0].text
+
+
+def test_an_unmet_check_reaches_the_report_and_the_readme_block(tmp_path):
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    results.mkdir()
+    rows = methods_rows({"threshold": [0, 0], "feta": [0.1, 0.12]}, {"threshold": 0, "feta": 1})
+    rows = rows.assign(epochs_trained=8, max_epochs=30, converged=True)
+    save_table(results / "methods_accuracy.parquet", rows, {"preset": "test"})
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{report.README_BEGIN}\n{report.README_END}\n")
+    text = report.write_report(results, figures, readme).read_text()
+    claim2 = text.split("## Claim 2")[1].split("## Claim 3")[0]
+    assert "- met: fc/digits: 2 of 2 seed(s) stopped early" in claim2
+    assert "- **not met**: not run: nettrim" in claim2
+    assert "Checks not met: 3 (see the report)." in readme.read_text()  # nettrim, seeds, sparsities
