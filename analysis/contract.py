@@ -13,12 +13,16 @@ An experiment module defines
   passed to ``preset`` by their destination name.
 * optionally ``REVISION``: an int, bumped when a fix changes what ``compute`` returns for
   the same config, so that cells stored before the fix are not reused.
+* optionally ``COORDINATE_REVISIONS``: ``{axis: {value: int}}``, the same for the cells of one
+  coordinate value only (a fix to one pruning method: ``{"method": {"nettrim": 1}}``), so the
+  other cells stay cached.
 
 Its figures live in ``analysis.figures.<module name>`` as ``draw(tables, out_dir) -> paths``.
 
 A cell's cache key is the hash of the config without its grid axes, plus the provenance
-keys of the data it reads (and the module's ``REVISION`` when set), plus the cell's own coordinates: adding seeds or sparsities to
-a config reuses every cell already computed.
+keys of the data it reads (and the module's ``REVISION`` when set), plus the cell's own coordinates
+(and their ``COORDINATE_REVISIONS``, ``cell_key``): adding seeds or sparsities to a config reuses every
+cell already computed.
 """
 from __future__ import annotations
 
@@ -53,6 +57,16 @@ class Cell:
     @property
     def key(self) -> str:
         return stable_hash(self.coordinates)
+
+
+def cell_key(cell: Cell, revisions: dict[str, dict[Any, int]] | None = None) -> str:
+    """The cell's folder name: the hash of its coordinates and of the revisions that ``revisions``
+    (a module's ``COORDINATE_REVISIONS``) gives its coordinate values; ``cell.key`` when it gives none,
+    so that declaring a revision for one value keeps every other cell's folder."""
+    revisions = revisions or {}
+    bumped = {name: revisions[name][value] for name, value in cell.coords
+              if value in revisions.get(name, {})}
+    return stable_hash({**cell.coordinates, "revisions": bumped}) if bumped else cell.key
 
 
 def grid_axes(config: Any) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .contract import Cell, data_configs, identity
+from .contract import Cell, cell_key, data_configs, identity
 from .errors import WorkbenchError
 from .hashing import stable_hash
 from .runtime import Runtime
@@ -150,7 +150,8 @@ def run_sweep(experiment: str, config: Any, runtime: Runtime, executor=None,
     module = load(experiment)
     cells = module.cells(config)
     folder = sweep_folder(config, experiment, runtime)
-    tasks = [(cell, folder / cell.key) for cell in cells]
+    revisions = getattr(module, "COORDINATE_REVISIONS", None)
+    tasks = [(cell, folder / cell_key(cell, revisions)) for cell in cells]
     pending = [task for task in tasks if not (task[1] / ROWS).is_file()]
     failures = _run_pending(pending, len(tasks), runtime, executor or SerialExecutor(), describe or experiment)
     if failures:

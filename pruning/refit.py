@@ -40,8 +40,12 @@ from .layerdata import PATCH_ROWS, LayerProblem, RowGrams
 from .threshold import magnitude_mask
 
 def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e-6, tol: float = 1e-6,
-                  max_iterations: int = 1000) -> Solution:
-    """Refit ``problem``'s kept weights and bias on ``mask`` (module docstring); matrix shapes."""
+                  max_iterations: int = 1000, sign_weight: float = 1.0) -> Solution:
+    """Refit ``problem``'s kept weights and bias on ``mask`` (module docstring); matrix shapes.
+
+    ``sign_weight`` multiplies the inactive term ``max(p, 0)^2``: as it grows the fit tends to the least
+    squares on the active samples subject to ``p <= 0`` on the inactive ones (a quadratic penalty), whose
+    active error it never exceeds."""
     x, z = problem.inputs, problem.outputs
     n = x.shape[0]
     support = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
@@ -49,9 +53,12 @@ def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e
     active = (z > 0) if problem.relu else None
     grams = RowGrams(x, z.shape[1], delta=0.5, floor=0.5)  # curvatures are 0 or 2: every change is exact
 
+    root = sign_weight ** 0.5
+
     def evaluate(p):
-        residual = p - z if active is None else torch.where(active, p - z, p.clamp_min(0))
-        curvature = torch.full_like(p, 2.0) if active is None else 2.0 * (active | (p > 0)).to(p.dtype)
+        residual = p - z if active is None else torch.where(active, p - z, root * p.clamp_min(0))
+        curvature = (torch.full_like(p, 2.0) if active is None else
+                     2.0 * torch.where(active, 1.0, sign_weight * (p > 0)).to(p.dtype))
         return residual.pow(2).sum(0) / n, residual, curvature
 
     p = torch.addmm(u[:, -1], x, u[:, :-1].T)
@@ -60,14 +67,15 @@ def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e
     factor = grams.factors(damping)
     converged, iteration = False, 0
     for iteration in range(1, max_iterations + 1):
-        gradient = torch.cat([residual.T @ x, residual.sum(0)[:, None]], 1) * (2.0 / n)
+        slope = residual if active is None else torch.where(active, residual, root * residual)
+        gradient = torch.cat([slope.T @ x, slope.sum(0)[:, None]], 1) * (2.0 / n)
         changed = grams.update(curvature)
         if changed.numel():  # refactor only the rows whose Gram changed
             factor[changed] = grams.factors(damping, rows=changed)
         g = gradient.gather(1, grams.index).double() * grams.valid
         step = grams.scatter(-torch.cholesky_solve(g[:, :, None], factor)[:, :, 0]).to(u.dtype)
         dp = torch.addmm(step[:, -1], x, step[:, :-1].T)
-        scale = _line_minimum(p, dp, z, active)
+        scale = _line_minimum(p, dp, z, active, sign_weight)
         u, p = u + scale[:, None] * step, p + scale * dp
         new_loss, residual, curvature = evaluate(p)
         change = float(loss.sum() - new_loss.sum()) / max(float(loss.sum()), 1e-30)
@@ -82,7 +90,7 @@ def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e
 
 
 def _line_minimum(p: torch.Tensor, dp: torch.Tensor, z: torch.Tensor, active: torch.Tensor | None,
-                  rtol: float = 1e-3, iterations: int = 60) -> torch.Tensor:
+                  sign_weight: float = 1.0, rtol: float = 1e-3, iterations: int = 60) -> torch.Tensor:
     """Per row the ``t >= 0`` that minimises the loss along ``p + t dp``.
 
     The loss is convex and piecewise quadratic in ``t``, so its derivative
@@ -102,8 +110,9 @@ def _line_minimum(p: torch.Tensor, dp: torch.Tensor, z: torch.Tensor, active: to
         if active is None:
             return ((q - z[rows]) * dp[rows]).sum(1), dp[rows].pow(2).sum(1)
         on = active[rows]
-        residual = torch.where(on, q - z[rows], q.clamp_min(0))
-        return (residual * dp[rows]).sum(1), (dp[rows].pow(2) * (on | (q > 0))).sum(1)
+        residual = torch.where(on, q - z[rows], sign_weight * q.clamp_min(0))  # the slope's factor
+        weight = torch.where(on, 1.0, sign_weight * (q > 0)).to(q.dtype)
+        return (residual * dp[rows]).sum(1), (dp[rows].pow(2) * weight).sum(1)
 
     everything = slice(None)
     slope0, _ = slope_and_curvature(torch.zeros_like(p[:, 0]), everything)

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from pruning import NetTrim, constraint_violation, nettrim_admm
+from pruning import NetTrim, constraint_violation, magnitude_mask, nettrim_admm
+from pruning.layerdata import layer_problem
+from pruning.nettrim import _relative_error, fixed_support_eps
+from pruning.refit import refit_problem
 
 from pruning_data import layer_data
 
@@ -81,3 +84,37 @@ def test_search_reaches_the_target_within_its_slack():
     chosen = nettrim_admm(inputs, outputs.clamp_min(0), result.info["eps"], rho=result.info["rho"],
                           start=(layer.weight.detach(), layer.bias.detach()))
     assert (1 - 2 * method.slack) * keep <= int(torch.count_nonzero(chosen.weight)) <= keep * (1 + method.slack)
+
+
+def smallest_feasible_error(problem, mask) -> float:
+    """``min ||(p - y)_Omega|| / ||y||`` over points on ``mask`` with ``p <= 0`` off Omega: a QP per row (cvxpy)."""
+    x, y = problem.inputs.double().numpy(), problem.target.double().numpy()
+    total = 0.0
+    for row in range(y.shape[1]):
+        columns, active = np.nonzero(mask[row].numpy())[0], y[:, row] > 0
+        weight, bias = cp.Variable(len(columns)), cp.Variable()
+        p = x[:, columns] @ weight + bias
+        qp = cp.Problem(cp.Minimize(cp.sum_squares(p[active] - y[active, row])), [p[~active] <= 0])
+        qp.solve(solver=cp.CLARABEL)
+        total += qp.value
+    return math.sqrt(total) / float(np.linalg.norm(y))
+
+
+@pytest.mark.parametrize("d_in, d_out, sparsity", [(16, 6, 0.75), (32, 8, 0.9)])
+def test_fixed_support_eps_is_feasible_where_twice_the_refit_error_is_not(d_in, d_out, sparsity):
+    """The relu-aware refit only penalises ``p > 0`` off Omega, so twice its error can lie below the smallest
+    error that meets Net-Trim's sign constraint: there ADMM has no feasible point and runs into its cap."""
+    layer, inputs, outputs = layer_data(n=300, d_in=d_in, d_out=d_out, seed=1)
+    problem = layer_problem(layer, inputs, outputs, relu=True)
+    mask = magnitude_mask(problem.weight, sparsity)
+    fit = refit_problem(problem, mask)
+    smallest = smallest_feasible_error(problem, mask)
+    assert 2 * _relative_error(inputs, problem.target, fit.weight, fit.bias, True) < smallest  # the old eps
+    penalised = refit_problem(problem, mask, sign_weight=1e4)
+    lower = _relative_error(inputs, problem.target, penalised.weight, penalised.bias, True)
+    assert lower <= smallest * (1 + 1e-4) and lower > 0.95 * smallest  # the penalty's error bounds it from below
+    eps = fixed_support_eps(problem, mask)
+    assert 1.1 * smallest <= eps * (1 + 1e-4) < 1.2 * smallest
+    result = NetTrim().prune(layer, inputs, outputs, sparsity, mask=mask)
+    assert result.info["converged"] and result.info["eps"] == eps and result.info["violation"] < 1e-2
+    assert torch.equal(result.mask, mask)

@@ -55,6 +55,23 @@ def test_a_revision_bump_leaves_the_cells_stored_before_it(depth_config, runtime
     assert sweep_folder(depth_config, "depth", runtime) != before
 
 
+def test_a_coordinate_revision_recomputes_only_the_cells_of_that_value(tiny_config, runtime, monkeypatch):
+    config = methods.Config((tiny_config,), methods=("threshold", "lobs"), seeds=(0,), sparsities=(0.5,),
+                            prune_samples=200, retrain_sparsities=(), eval_size=100)
+    first = run_sweep("methods", config, runtime)["methods_accuracy"]
+    folder = sweep_folder(config, "methods", runtime)
+    before = cell_files(folder)
+    monkeypatch.setattr(methods, "COORDINATE_REVISIONS", {"method": {"lobs": 1}})
+    assert sweep_folder(config, "methods", runtime) == folder
+    again = run_sweep("methods", config, runtime)["methods_accuracy"]
+    after = cell_files(folder)
+    assert {p: after[p] for p in before} == before and len(after) == len(before) + 3  # lobs: 2 layers + together
+    fresh = {p.parent.name for p in set(after) - set(before)}
+    assert {pd.read_parquet(p)["method"].iloc[0] for p in after if p.parent.name in fresh} == {"lobs"}
+    columns = ["method", "target", "accuracy"]
+    pd.testing.assert_frame_equal(again[columns], first[columns])  # the same code: the same numbers
+
+
 def test_a_failed_cell_is_reported_and_the_others_are_kept(tiny_config, runtime):
     config = methods.Config((tiny_config,), methods=("threshold", "feta"), seeds=(0,), sparsities=(0.5,),
                             prune_samples=1, retrain_sparsities=(), eval_size=100)

@@ -35,6 +35,9 @@ from ..retraining import RetrainConfig, retrain
 # 3: Net-Trim runs to its tolerance in quick (its ADMM rebalances rho, its eps search starts at
 #    thresholding's error); before, quick capped it at 300 iterations a solve, unconverged.
 REVISION = 3
+# nettrim 1: on a fixed support (the ablation) eps is at least 1.1 times a feasible point's error; before,
+#   twice the refit's error could leave no feasible point and ADMM ran into its cap.
+COORDINATE_REVISIONS = {"method": {"nettrim": 1}}
 DEFAULT_METHODS = ("threshold", "threshold-refit", "feta", "nettrim", "lobs")
 THRESHOLDS = ("threshold", "threshold-refit")  # thresholding's support, without and with a refit
 CLAIM2_SPARSITIES = sparsity_grid(0.05, 0.95)[10:]  # 0.50, 0.55, ..., 0.95
