@@ -135,6 +135,8 @@ def test_reproduce_end_to_end_on_fashion_mnist(smoke_workspace):
     index = json.loads((figures / "index.json").read_text())
     report = (figures / "REPORT.md").read_text()
     assert all(f"## Claim {claim}" in report for claim in "1234") and "**Verdict:" in report
+    # smoke networks train one epoch without early stopping: the report's checks must say so
+    assert report.count("**Checked**") == 4 and "- **not met**: fc/fashion-mnist: 0 of 1 seed(s) stopped early" in report
     for name in ("depth_accuracy_vs_sparsity", "depth_degradation_vs_depth", "methods_accuracy_vs_sparsity_fc",
                  "methods_total_time", "bounds_vs_depth", "dimension_estimator_validation",
                  "dimension_drop_vs_dimension", "bounds_depth_profile", "bounds_differential",
