@@ -38,6 +38,12 @@ def _percent(values) -> str:
         ", ".join(f"{v:.0%}" for v in values)
 
 
+def _span(low: float, high: float, form: str) -> str:
+    """'low-high', or one value where they agree to the printed digits."""
+    low, high = format(low, form), format(high, form)
+    return low if low == high else f"{low}-{high}"
+
+
 def training(table: pd.DataFrame, keys: list[str]) -> list[Check]:
     """Per network: how many seeds stopped early on their validation accuracy (before the epoch cap)."""
     if "epochs_trained" not in table.columns:
@@ -53,8 +59,8 @@ def training(table: pd.DataFrame, keys: list[str]) -> list[Check]:
         epochs = recorded["epochs_trained"]
         checks.append(Check(
             f"{name}: {early} of {len(recorded)} seed(s) stopped early on the validation accuracy "
-            f"({int(epochs.min())}-{int(epochs.max())} epochs of at most {int(recorded['max_epochs'].max())}; "
-            f"unpruned test accuracy {part['base_accuracy'].min():.3f}-{part['base_accuracy'].max():.3f})",
+            f"({_span(epochs.min(), epochs.max(), '.0f')} epochs of at most {int(recorded['max_epochs'].max())}; "
+            f"unpruned test accuracy {_span(part['base_accuracy'].min(), part['base_accuracy'].max(), '.3f')})",
             early == len(recorded)))
     return checks
 
@@ -127,7 +133,7 @@ def claim_dimension(tables: dict[str, pd.DataFrame]) -> list[Check]:
     checks = training(table, ["kind", "level"])
     for kind, part in table.drop_duplicates(["kind", "level", "seed"]).groupby("kind"):
         by_level = part.groupby("level")["base_accuracy"].mean()
-        checks.append(Check(f"{kind}: unpruned accuracy {by_level.min():.3f}-{by_level.max():.3f} across "
+        checks.append(Check(f"{kind}: unpruned accuracy {_span(by_level.min(), by_level.max(), '.3f')} across "
                             f"levels, Spearman with the level {by_level.index.to_series().corr(by_level, 'spearman'):+.2f}"
                             " (the confound the covariate regression controls)", None))
     pca = table[table["kind"] == "pca"]
