@@ -182,14 +182,15 @@ def fit(config: TrainConfig, split, device: torch.device, progress: bool = True)
 
     start = time.perf_counter()
     steps_per_epoch = -(-len(x) // config.batch_size)
-    train_steps(model, optimizer, x, y, config.batch_size, config.seed, config.epochs * steps_per_epoch,
-                after_step=after_step if config.lr_decay else None, after_epoch=after_epoch)
+    steps = train_steps(model, optimizer, x, y, config.batch_size, config.seed, config.epochs * steps_per_epoch,
+                        after_step=after_step if config.lr_decay else None, after_epoch=after_epoch)
+    epochs = -(-steps // steps_per_epoch)  # the hook does not see an epoch that ends at the step cap
     bar.close()
     stopper.restore_best()
     model = model.to(memory_format=torch.contiguous_format)
     metrics = {"train_time_s": time.perf_counter() - start, "train_loss": stopper.last_loss,
-               "epochs_trained": stopper.epochs,
-               "best_epoch": stopper.best_epoch if config.patience else stopper.epochs,
+               "epochs_trained": epochs,
+               "best_epoch": stopper.best_epoch if config.patience else epochs,
                "val_accuracy": evaluate(model, split.x_val, split.y_val)["accuracy"] if len(split.x_val)
                else float("nan"),
                **{f"test_{k}": v for k, v in evaluate(model, split.x_test, split.y_test).items()}}

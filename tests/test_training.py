@@ -34,6 +34,13 @@ def test_early_stopping_keeps_the_best_epoch(tiny_config, digits_split):
     assert metrics["val_accuracy"] == evaluate(model, digits_split.x_val, digits_split.y_val)["accuracy"] > 0.85
 
 
+def test_a_run_to_the_epoch_cap_records_every_epoch(tiny_config, digits_split):
+    """The record a report checks convergence on: a run that reached the cap did not stop early."""
+    for patience in (None, 50):
+        metrics = fit(replace(tiny_config, epochs=2, patience=patience), digits_split, CPU, progress=False)[1]
+        assert metrics["epochs_trained"] == 2
+
+
 def test_keras_decay_slows_learning(tiny_config, digits_split):
     steady = fit(replace(tiny_config, epochs=3), digits_split, CPU, progress=False)[1]
     decayed = fit(replace(tiny_config, epochs=3, lr_decay=1.0), digits_split, CPU, progress=False)[1]
