@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .report_checks import CLAIM3_SPARSITIES, TOGETHER, Check, checks_for
-from .report_checks import SMART as PAPER_SMART
+from .report_checks import CLAIM3_SPARSITIES, PAPER_SMART, TOGETHER, Check, checks_for
 from .statistics import mean_interval
 from .store import atomic_write, load_table
 

@@ -53,21 +53,17 @@ def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e
     active = (z > 0) if problem.relu else None
     grams = RowGrams(x, z.shape[1], delta=0.5, floor=0.5)  # curvatures are 0 or 2: every change is exact
 
-    root = sign_weight ** 0.5
-
     def evaluate(p):
-        residual = p - z if active is None else torch.where(active, p - z, root * p.clamp_min(0))
-        curvature = (torch.full_like(p, 2.0) if active is None else
-                     2.0 * torch.where(active, 1.0, sign_weight * (p > 0)).to(p.dtype))
-        return residual.pow(2).sum(0) / n, residual, curvature
+        slope, weight = _pieces(p, z, active, sign_weight)
+        error = p - z if active is None else torch.where(active, p - z, p.clamp_min(0))
+        return (slope * error).sum(0) / n, slope, 2.0 * weight
 
     p = torch.addmm(u[:, -1], x, u[:, :-1].T)
-    loss, residual, curvature = evaluate(p)
+    loss, slope, curvature = evaluate(p)
     grams.track(support, curvature)  # the support is fixed: only the curvatures change below
     factor = grams.factors(damping)
     converged, iteration = False, 0
     for iteration in range(1, max_iterations + 1):
-        slope = residual if active is None else torch.where(active, residual, root * residual)
         gradient = torch.cat([slope.T @ x, slope.sum(0)[:, None]], 1) * (2.0 / n)
         changed = grams.update(curvature)
         if changed.numel():  # refactor only the rows whose Gram changed
@@ -77,7 +73,7 @@ def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e
         dp = torch.addmm(step[:, -1], x, step[:, :-1].T)
         scale = _line_minimum(p, dp, z, active, sign_weight)
         u, p = u + scale[:, None] * step, p + scale * dp
-        new_loss, residual, curvature = evaluate(p)
+        new_loss, slope, curvature = evaluate(p)
         change = float(loss.sum() - new_loss.sum()) / max(float(loss.sum()), 1e-30)
         loss = new_loss
         if change < tol:
@@ -89,12 +85,23 @@ def refit_problem(problem: LayerProblem, mask: torch.Tensor, damping: float = 1e
     return Solution(u[:, :-1] * mask, u[:, -1], mask, info)
 
 
+def _pieces(q: torch.Tensor, z: torch.Tensor, active: torch.Tensor | None,
+            sign_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, half the loss term's derivative in ``q`` and half its curvature (module docstring):
+    ``q - z`` and 1 where the unit was active (or without a relu), ``w max(q, 0)`` and ``w [q > 0]``
+    where it was not (``w = sign_weight``)."""
+    if active is None:
+        return q - z, torch.ones_like(q)
+    return (torch.where(active, q - z, sign_weight * q.clamp_min(0)),
+            torch.where(active, 1.0, sign_weight * (q > 0)).to(q.dtype))
+
+
 def _line_minimum(p: torch.Tensor, dp: torch.Tensor, z: torch.Tensor, active: torch.Tensor | None,
                   sign_weight: float = 1.0, rtol: float = 1e-3, iterations: int = 60) -> torch.Tensor:
     """Per row the ``t >= 0`` that minimises the loss along ``p + t dp``.
 
     The loss is convex and piecewise quadratic in ``t``, so its derivative
-    ``(2/N) sum_n r_n(t) dp_n`` (``r`` the residual of the module docstring) is non-decreasing and
+    ``(2/N) sum_n r_n(t) dp_n`` (``r`` half the derivative of a loss term, ``_pieces``) is non-decreasing and
     piecewise linear: Newton's method on it, kept inside a bracket ``[lo, hi]`` of the root (a
     bisection when a Newton point leaves it), finds the root exactly once it is on the root's piece.
     It stops when the derivative has fallen below ``rtol`` times its value at 0 (or the bracket
@@ -107,12 +114,8 @@ def _line_minimum(p: torch.Tensor, dp: torch.Tensor, z: torch.Tensor, active: to
 
     def slope_and_curvature(t, rows):
         q = p[rows] + t[:, None] * dp[rows]
-        if active is None:
-            return ((q - z[rows]) * dp[rows]).sum(1), dp[rows].pow(2).sum(1)
-        on = active[rows]
-        residual = torch.where(on, q - z[rows], sign_weight * q.clamp_min(0))  # the slope's factor
-        weight = torch.where(on, 1.0, sign_weight * (q > 0)).to(q.dtype)
-        return (residual * dp[rows]).sum(1), (dp[rows].pow(2) * weight).sum(1)
+        slope, weight = _pieces(q, z[rows], None if active is None else active[rows], sign_weight)
+        return (slope * dp[rows]).sum(1), (dp[rows].pow(2) * weight).sum(1)
 
     everything = slice(None)
     slope0, _ = slope_and_curvature(torch.zeros_like(p[:, 0]), everything)
