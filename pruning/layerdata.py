@@ -341,22 +341,34 @@ class RowGrams:
         diagonal = self.gram.diagonal(dim1=1, dim2=2) + (~self.valid).double()
         return diagonal + ridge * _ridge_scale(diagonal, self.valid)
 
+    def _data_scale(self) -> float:
+        """The largest diagonal of the unweighted Gram, ``max_j (1/n) sum_r x~_rj^2`` (at least 1, the bias)."""
+        return float(self.columns.double().pow(2).mean(1).max())
+
     def factors(self, ridge: float = 1e-9, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Cholesky factors of the Grams with ``diagonals(ridge)`` (of ``rows`` only, an index
-        tensor, in that order); a row whose factorisation fails gets a 100x larger ridge. The
-        ridge goes onto the stored Grams' diagonals in place and is taken off exactly after."""
+        tensor, in that order); a row whose factorisation fails gets a 100x larger ridge, five
+        times, then a ridge relative to ``_data_scale`` growing the same way. The ridge goes onto
+        the stored Grams' diagonals in place and is taken off exactly after."""
         gram, valid = (self.gram, self.valid) if rows is None else (self.gram[rows], self.valid[rows])
         diagonal = gram.diagonal(dim1=1, dim2=2)
         bare = diagonal.clone()
         padded = bare + (~valid).double()
         scale = _ridge_scale(padded, valid)
         try:
-            for _ in range(6):
+            for attempt in range(12):
                 diagonal.copy_(padded + ridge * scale)
                 lower, info = torch.linalg.cholesky_ex(gram)
                 if not bool(info.any()):
                     return lower
-                scale = torch.where((info > 0)[:, None], scale * 100, scale)
+                failed = (info > 0)[:, None]
+                if attempt == 5:
+                    # The Grams add and subtract float32 products, so a row with no sample left on its
+                    # quadratic piece holds rounding only, its diagonal possibly below 0, and a ridge
+                    # relative to that diagonal never helps: such a row starts again from the data's scale.
+                    scale = torch.where(failed, self._data_scale() * valid, scale)
+                else:
+                    scale = torch.where(failed, scale * 100, scale)
         finally:
             diagonal.copy_(bare)
         raise torch.linalg.LinAlgError("a row's Gram on its support stays singular")

@@ -95,3 +95,23 @@ def test_factors_leave_the_stored_grams_bit_for_bit_unchanged():
     ridged = stored.clone()
     ridged.diagonal(dim1=1, dim2=2).copy_(grams.diagonals(1e-3))
     torch.testing.assert_close(lower @ lower.transpose(1, 2), ridged)
+
+
+def test_a_row_holding_only_rounding_factorises_and_leaves_the_other_rows_bit_for_bit():
+    # A refit's unit whose samples all leave the quadratic piece keeps a Gram of float32 rounding only,
+    # its diagonal possibly below 0 (a dead unit of the quick fc net at 90%, mean diagonal -4.7e-8):
+    # the ridge relative to that diagonal cannot reach the rounding, and the refit used to fail.
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(300, 6, generator=gen)
+    grams = RowGrams(x, 3, delta=0.0, floor=0.0)
+    weights = torch.full((300, 3), 2.0)
+    grams.track(torch.ones(3, 7, dtype=torch.bool), weights)
+    before = grams.factors(1e-6)
+    weights[:, 1] = 0.0
+    grams.update(weights)
+    grams.gram[1].diagonal().sub_(1e-7)  # rounding of the size seen, below 0
+    lower = grams.factors(1e-6)
+    assert torch.equal(lower[[0, 2]], before[[0, 2]])
+    assert bool(torch.isfinite(lower[1]).all()) and bool((lower[1].diagonal() > 0).all())
+    step = torch.cholesky_solve(torch.zeros(3, 7, 1, dtype=torch.float64), lower)
+    assert not bool(step.any())  # a dead unit's gradient is 0, and so is its step
