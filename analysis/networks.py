@@ -89,9 +89,14 @@ def derived(network_key: str, what: tuple, make: Callable[[], Any]) -> Any:
 def training_record(trained: TrainedModel) -> dict:
     """What a reader checks convergence on: epochs run, the best (kept) epoch, and the cap; a run that
     stopped before the cap stopped early, on its validation accuracy."""
-    metrics = trained.metrics
-    return {"epochs_trained": metrics.get("epochs_trained", float("nan")),
-            "best_epoch": metrics.get("best_epoch", float("nan")), "max_epochs": trained.config.epochs}
+    metrics, config = trained.metrics, trained.config
+    epochs, best = metrics.get("epochs_trained", float("nan")), metrics.get("best_epoch", float("nan"))
+    if config.patience and epochs < config.epochs and epochs - best < config.patience:
+        # Checkpoints trained before the fix of c2b7529 recorded a run that reached the cap one epoch
+        # short (the epoch hook never saw its last epoch). A stop on patience leaves exactly `patience`
+        # epochs after the best one, so fewer mark such a run.
+        epochs = config.epochs
+    return {"epochs_trained": epochs, "best_epoch": best, "max_epochs": config.epochs}
 
 
 def with_seed(config: TrainConfig, seed: int) -> TrainConfig:

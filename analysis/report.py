@@ -270,18 +270,29 @@ def theory_section(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str]]:
 
 
 def networks_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Unpruned test accuracy of every network the tables used, over seeds."""
+    """Unpruned test accuracy of every network the tables used, over seeds, with the epochs trained and the
+    best (kept) epoch as "lowest-highest" where the tables carry the training record."""
     parts = []
     for name in ("methods_accuracy", "depth", "dimension_link"):
         if name in tables and "base_accuracy" in tables[name]:
             table = tables[name]
             keys = [c for c in ("model", "dataset", "kind", "level") if c in table.columns]
-            parts.append(table.drop_duplicates(keys + ["seed"]).groupby(keys)["base_accuracy"]
-                         .agg(["mean", "min", "max", "count"]).reset_index().assign(table=name))
+            networks = table.drop_duplicates(keys + ["seed"]).groupby(keys)
+            part = networks["base_accuracy"].agg(["mean", "min", "max", "count"])
+            for column in ("epochs_trained", "best_epoch", "max_epochs"):
+                if column in table.columns:
+                    part[column] = networks[column].agg(lambda v: _range(v))
+            parts.append(part.reset_index().assign(table=name))
     if not parts:
         return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True).rename(
-        columns={"mean": "test_accuracy", "min": "lowest", "max": "highest", "count": "seeds"})
+    return pd.concat(parts, ignore_index=True).fillna("").rename(
+        columns={"mean": "test_accuracy", "min": "lowest", "max": "highest", "count": "seeds",
+                 "epochs_trained": "epochs", "max_epochs": "epoch_cap"})
+
+
+def _range(values: pd.Series) -> str:
+    low, high = int(values.min()), int(values.max())
+    return str(low) if low == high else f"{low}-{high}"
 
 
 CLAIMS = (claim_retraining, claim_smart_pruning, claim_depth, claim_dimension)

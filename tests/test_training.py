@@ -10,7 +10,7 @@ from analysis.data.config import DataConfig
 from analysis.device import resolve_device
 from analysis.errors import WorkbenchError
 from analysis.models import build_model
-from analysis.networks import checkpoint_path, trained_network
+from analysis.networks import TrainedModel, checkpoint_path, trained_network, training_record
 from analysis.retraining import RetrainConfig, retrain
 from analysis.training import TrainConfig, evaluate, fit
 from pruning import make_permanent, prune_network
@@ -39,6 +39,22 @@ def test_a_run_to_the_epoch_cap_records_every_epoch(tiny_config, digits_split):
     for patience in (None, 50):
         metrics = fit(replace(tiny_config, epochs=2, patience=patience), digits_split, CPU, progress=False)[1]
         assert metrics["epochs_trained"] == 2
+
+
+def test_training_record_reads_a_run_to_the_cap_recorded_one_epoch_short_as_one_to_the_cap(tiny_config,
+                                                                                          digits_split):
+    """Checkpoints from before the epoch-count fix recorded a run to the cap one epoch short; a stop on
+    patience leaves exactly ``patience`` epochs after the best one, so the record tells the two apart."""
+    config = replace(tiny_config, epochs=60, patience=3, lr=1e-2)
+    model, stopped = fit(config, digits_split, CPU, progress=False)
+    record = training_record(TrainedModel(model, config, stopped, digits_split, "key"))
+    assert record == {"epochs_trained": stopped["epochs_trained"], "best_epoch": stopped["best_epoch"],
+                      "max_epochs": 60}
+    capped = replace(config, epochs=4, patience=50)
+    reached = fit(capped, digits_split, CPU, progress=False)[1]
+    legacy = {**reached, "epochs_trained": reached["epochs_trained"] - 1}
+    for metrics in (reached, legacy):
+        assert training_record(TrainedModel(model, capped, metrics, digits_split, "key"))["epochs_trained"] == 4
 
 
 def test_keras_decay_slows_learning(tiny_config, digits_split):

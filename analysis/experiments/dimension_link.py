@@ -51,6 +51,9 @@ from .depth import Config as DepthConfig
 from .depth import depth_rows
 
 TABLES = ("dimension_link", "dimension_link_regression")
+# synthetic 1: the training record of its networks that reached the epoch cap (checkpoints from before the
+#   epoch-count fix) read one epoch short, so as stopped early; analysis.networks.training_record repairs it.
+COORDINATE_REVISIONS = {"kind": {"synthetic": 1}}
 KINDS = ("pca", "synthetic")
 # The dimension measures the regression is run on, per kind (columns of the dimension_link table).
 MEASURES = {"pca": ("n_components", "estimated_mle", "estimated_twonn"),
