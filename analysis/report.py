@@ -282,7 +282,10 @@ def networks_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             for column in ("epochs_trained", "best_epoch", "max_epochs"):
                 if column in table.columns:
                     part[column] = networks[column].agg(lambda v: _range(v))
-            parts.append(part.reset_index().assign(table=name))
+            part = part.reset_index().assign(table=name)
+            if "level" in part:  # a label (a dimension or a number of components), not a measurement
+                part["level"] = part["level"].astype(str)
+            parts.append(part)
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts, ignore_index=True).fillna("").rename(
