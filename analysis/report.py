@@ -281,7 +281,7 @@ def networks_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             part = networks["base_accuracy"].agg(["mean", "min", "max", "count"])
             for column in ("epochs_trained", "best_epoch", "max_epochs"):
                 if column in table.columns:
-                    part[column] = networks[column].agg(lambda v: _range(v))
+                    part[column] = networks[column].agg(_range)
             part = part.reset_index().assign(table=name)
             if "level" in part:  # a label (a dimension or a number of components), not a measurement
                 part["level"] = part["level"].astype(str)
@@ -294,6 +294,9 @@ def networks_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _range(values: pd.Series) -> str:
+    values = values.dropna()  # cells computed before the training record was kept have none
+    if values.empty:
+        return ""
     low, high = int(values.min()), int(values.max())
     return str(low) if low == high else f"{low}-{high}"
 

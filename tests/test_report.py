@@ -132,3 +132,13 @@ def test_an_unmet_check_reaches_the_report_and_the_readme_block(tmp_path):
     assert "- met: fc/digits: 2 of 2 seed(s) stopped early" in claim2
     assert "- **not met**: not run: nettrim" in claim2
     assert "Checks not met: 3 (see the report)." in readme.read_text()  # nettrim, seeds, sparsities
+
+
+def test_networks_table_gives_each_networks_epochs_and_leaves_missing_records_blank():
+    rows = methods_rows({"threshold": [0, 0, 0]}, {"threshold": 0.0})
+    rows = rows.assign(epochs_trained=np.where(rows["seed"] == 2, 30, 12), best_epoch=7, max_epochs=30)
+    old = methods_rows({"threshold": [0]}, {"threshold": 0.0}).assign(model="lenet5")  # no training record
+    table = report.networks_table({"methods_accuracy": pd.concat([rows, old], ignore_index=True)})
+    fc, lenet5 = (table[table["model"] == m].iloc[0] for m in ("fc", "lenet5"))
+    assert (fc["seeds"], fc["epochs"], fc["best_epoch"], fc["epoch_cap"]) == (3, "12-30", "7", "30")
+    assert (lenet5["seeds"], lenet5["epochs"]) == (1, "")
