@@ -165,14 +165,13 @@ def bounds_rows(model: torch.nn.Sequential, layer_index: int, sparsity: float, o
 
 def _summaries(bounds: dict[str, torch.Tensor]) -> list[dict]:
     measured = bounds["measured"]
-    positive = measured > 1e-12
     rows = []
     for name in (n for n in BOUND_ORDER if n in bounds):
         values = bounds[name]
-        ratio = (values[positive] / measured[positive]).quantile(0.5).item() if positive.any() else float("nan")
         sound = name not in ESTIMATES
         rows.append({"bound": name, "is_estimate": not sound, "mean_bound": values.mean().item(),
-                     "median_ratio": ratio, "violations": int((values < measured * (1 - 1e-6)).sum()) if sound else 0,
+                     "median_ratio": _median_ratio(values, measured),
+                     "violations": int((values < measured * (1 - 1e-6)).sum()) if sound else 0,
                      "mean_measured": measured.mean().item()})
     return rows
 
@@ -206,18 +205,23 @@ def profile_rows(model, mode: str, sparsity: float, x, y) -> list[dict]:
     return rows
 
 
+def _median_ratio(values: torch.Tensor, reference: torch.Tensor) -> float:
+    """Median of ``values / reference`` over the samples where ``reference`` is not 0 (nan if none)."""
+    positive = reference > 1e-12
+    return (values[positive] / reference[positive]).quantile(0.5).item() if positive.any() else float("nan")
+
+
 def differential_rows(model, layer_index: int, sparsity: float, eps: float, x) -> list[dict]:
     """Differential bound and PGD attack on the eps-balls around ``x`` for layer ``layer_index`` alone."""
     pruned = _pruned(model, [layer_index], sparsity)
     bounds = differential_bounds(model, pruned, x, eps)
     attack = differential_attack(model, pruned, x, eps)
-    positive = attack > 1e-12
-    ratio = (bounds["bound"][positive] / attack[positive]).quantile(0.5).item() if positive.any() else float("nan")
     layer = prunable_layers(model)[layer_index]
     return [{"table": "bounds_differential", "layer": layer[0], "layer_type": type(layer[1]).__name__,
              "remaining_depth": len(prunable_layers(model)) - 1 - layer_index,
              "mean_bound": bounds["bound"].mean().item(), "mean_attack": attack.mean().item(),
-             "mean_measured": bounds["measured"].mean().item(), "median_ratio_to_attack": ratio,
+             "mean_measured": bounds["measured"].mean().item(),
+             "median_ratio_to_attack": _median_ratio(bounds["bound"], attack),
              "violations": int((bounds["bound"] < attack * (1 - 1e-6)).sum().item()),
              "certified_fraction": bounds["certified"].double().mean().item(), "samples": len(x)}]
 
