@@ -4,8 +4,10 @@ Prunes one prunable layer of the cached (or newly trained) quick-preset LeNet-5 
 thresholding and bounds ``max ||f~(x') - f(x')||_2`` over the eps-balls around the first test
 images, with the default budgets and with larger ones, beside the default PGD attack and a stronger
 one. Prints the median bound / attack per setting: if a larger budget or attack moves it, the budget
-or the attack is the limit; if not, the relaxation is. Not a ratio benchmark, so ``make bench``
-skips it.
+or the attack is the limit; if not, the relaxation is. Then it locates the relaxation's loss: at
+every relu input it compares the unpruned activation's bounds (``differential_boxes``) with each
+sampled unit's range found by PGD (a lower bound on the true range). Not a ratio benchmark, so
+``make bench`` skips it.
 
     python benchmarks/differential_tightness.py [--layer 2] [--samples 8] [--cache results/cache]
 """
@@ -23,7 +25,7 @@ from analysis.presets import preset_training
 from analysis.runtime import Runtime
 from pruning import hard_threshold
 from pruning.layers import prunable_layers
-from theory import differential_attack, differential_bounds
+from theory import check_network, differential_attack, differential_bounds, differential_boxes
 from theory.differential import DEFAULT_FLOPS_PER_SAMPLE, ZONOTOPE_ELEMENTS
 
 BOUND_SETTINGS = {
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=1 / 255)
     parser.add_argument("--samples", type=int, default=8, help="first test images")
     parser.add_argument("--cache", type=Path, default=Path("results/cache"))
+    parser.add_argument("--units", type=int, default=64, help="units attacked per relu input")
     args = parser.parse_args()
     trained = trained_network(preset_training("quick", "lenet5", "fashion-mnist"),
                               Runtime(cache=args.cache, device="cpu", progress=False))
@@ -61,6 +64,44 @@ def main() -> None:
         ratio = bound / attack
         print(f"{label}: median bound / attack {ratio.quantile(0.5):.3f} (per image "
               f"{', '.join(f'{r:.2f}' for r in ratio.tolist())}), {time.perf_counter() - start:.1f} s")
+    print_activation_looseness(model, pruned, x, args.eps, args.units)
+
+
+def print_activation_looseness(model, pruned, x, eps: float, units: int) -> None:
+    """Per relu input: median (bound width / attacked range) over sampled units, and the fraction of
+    units the bounds leave unstable against the fraction the attack shows to be unstable."""
+    modules = check_network(model)
+    boxes = differential_boxes(model, pruned, x, eps)
+    lo, hi = (x - eps).clamp_min(0), (x + eps).clamp_max(1)
+    print("relu input | bound width / attacked range (median) | unstable by the bounds | unstable by the attack")
+    for position in [p for p, module in enumerate(modules) if isinstance(module, torch.nn.ReLU)]:
+        v_lo, v_hi = (boxes[position][key].flatten(1) for key in ("v_lo", "v_hi"))
+        chosen = torch.linspace(0, v_lo.shape[1] - 1, min(units, v_lo.shape[1])).long()
+        low, high = unit_ranges(torch.nn.Sequential(*modules[:position]), chosen, lo, hi, eps)
+        width = (v_hi - v_lo)[:, chosen]
+        ratio = (width / (high - low).clamp_min(1e-12)).quantile(0.5)
+        print(f"module {position} | {ratio:.2f} | {((v_lo < 0) & (v_hi > 0))[:, chosen].double().mean():.2f} | "
+              f"{((low < 0) & (high > 0)).double().mean():.2f}")
+
+
+def unit_ranges(prefix: torch.nn.Module, units: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, eps: float,
+                steps: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least and largest value (N, U) of each chosen unit of ``prefix`` found by signed-gradient steps in
+    the box [lo, hi] from its centre: every unit, minimised and maximised, is one row of a batch."""
+    count, rows = len(units), len(lo)
+    sign = torch.tensor([-1.0, 1.0], dtype=lo.dtype).repeat_interleave(rows * count)
+    index = units.repeat(2 * rows)
+    low, high = (t.repeat_interleave(count, 0).repeat(2, *[1] * (t.ndim - 1)) for t in (lo, hi))
+    point, best = (low + high) / 2, None
+    for step in range(steps):
+        point = point.detach().requires_grad_(True)
+        value = sign * prefix(point).flatten(1).gather(1, index[:, None]).squeeze(1)
+        grad, = torch.autograd.grad(value.sum(), point)
+        best = value.detach() if best is None else torch.maximum(best, value.detach())
+        size = eps * max(0.02, 0.5 * (1 - step / steps))
+        point = torch.minimum(torch.maximum(point.detach() + size * grad.sign(), low), high)
+    least, largest = (sign * best).view(2, rows, count)
+    return least, largest
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ def test_configs_reject_bad_grids(tiny_config):
         depth.Config(tiny_config, seeds=(0, 0))
     with pytest.raises(WorkbenchError, match="unknown pruning method"):
         methods.Config((tiny_config,), methods=("magic",))
+    with pytest.raises(WorkbenchError, match=r"differential_models \['cnn8'\] are not among the networks \['fc'\]"):
+        bounds.Config((tiny_config,), differential_models=("cnn8",))
 
 
 def test_methods_tables(tiny_config, runtime):
@@ -147,6 +149,13 @@ def test_bounds_without_differential_cells_leave_that_table_empty(tiny_config, r
                            differential_sparsities=())
     tables = run_sweep("bounds", config, runtime)
     assert tables["bounds_differential"].empty and len(tables["bounds"]) > 0
+
+
+def test_bounds_differential_cells_only_on_the_chosen_networks(tiny_config, cnn_config):
+    config = bounds.Config((tiny_config, cnn_config), differential_models=("fc",))
+    differential = [cell for cell in bounds.cells(config) if cell["kind"] == "differential"]
+    assert {cell["network"] for cell in differential} == {0} and len(differential) == 3 * 4  # layers x eps
+    assert {cell["network"] for cell in bounds.cells(config) if cell["kind"] == "layer"} == {0, 1}
 
 
 def test_dimension_tables(runtime, tmp_path):

@@ -13,7 +13,8 @@ from torch import nn
 from pruning import hard_threshold
 from pruning.layers import prunable_layers
 from theory import TheoryError, differential
-from theory.differential import differential_attack, differential_bounds
+from theory.differential import differential_attack, differential_bounds, differential_boxes
+from theory.network import check_network, forward_all, pruned_by_position
 from theory.differential_zonotope import (
     Form,
     TwinZonotope,
@@ -135,6 +136,28 @@ def test_equals_measurement_at_eps_zero(layers):
     torch.testing.assert_close(differential_attack(model, pruned, x, 0.0), exact, rtol=1e-12, atol=1e-14)
     agree = (changed.argmax(1) == reference.argmax(1))
     assert torch.equal(result["certified"], agree)  # at a point the certificate is exact (no ties here)
+
+
+@pytest.mark.parametrize("layers", [(0,), (2,), (1, 3)])
+def test_boxes_hold_every_activation_and_difference_in_the_ball(layers):
+    model = lenet_like()
+    pruned = {i: magnitude_pruned(prunable(model)[i].weight, 0.6) for i in layers}
+    x = torch.rand(4, 1, 10, 10, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    modules = check_network(copy.deepcopy(model).double())
+    weights = {p: w.double() for p, w in pruned_by_position(modules, pruned).items()}
+    exact = differential_boxes(model, pruned, x, 0.0)
+    reference, changed = forward_all(modules, x), forward_all(modules, x, weights)
+    for box, v, p in zip(exact, reference, changed):
+        torch.testing.assert_close(box["v_lo"], v, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(box["d_hi"], p - v, rtol=1e-12, atol=1e-12)
+    boxes = differential_boxes(model, pruned, x, 0.05)
+    points = points_in_ball(x, 0.05, 16, torch.Generator().manual_seed(8)).flatten(0, 1)
+    reference, changed = forward_all(modules, points), forward_all(modules, points, weights)
+    for box, v, p in zip(boxes, reference, changed):
+        v, d = (t.view(-1, *box["v_lo"].shape) for t in (v, p - v))
+        assert (v >= box["v_lo"] - 1e-9).all() and (v <= box["v_hi"] + 1e-9).all()
+        assert (d >= box["d_lo"] - 1e-9).all() and (d <= box["d_hi"] + 1e-9).all()
+    assert (boxes[-1]["d_hi"] - boxes[-1]["d_lo"]).min() > 0
 
 
 def test_unpruned_weights_give_zero_and_wider_balls_give_more():

@@ -101,26 +101,57 @@ def differential_bounds(model: nn.Sequential, pruned: Mapping[int, torch.Tensor]
     ball) and 'certified' (bool); and (N, K) 'difference_lower', 'difference_upper' (box of f~ - f).
     """
     modules, weights, centre, lo, hi = _setup(model, pruned, inputs, eps, domain)
-    elements = ZONOTOPE_ELEMENTS if zonotope_elements is None else zonotope_elements
-    if isinstance(elements, bool) or not isinstance(elements, int) or elements < 1:
-        raise TheoryError(f"zonotope_elements must be a positive int, got {zonotope_elements!r}")
+    elements = _check_elements(zonotope_elements)
     first = min(weights)
     actual = forward_all(modules, centre)
     if actual[-1].ndim != 2 or actual[-1].shape[1] < 2:
         raise TheoryError(f"network output must have shape (N, K) with K >= 2 classes, got {tuple(actual[-1].shape)}")
     with torch.no_grad():  # the model's parameters require grad; no graph is wanted here
         measured_difference = run_from(modules, first, actual[first], weights) - actual[-1]
-        parts = []
-        symbolic = symbolic and _zonotope_fits(actual, lo, hi, elements)
-        for rows in _sample_chunks(actual, lo, hi, symbolic, elements):
-            boxes, zonotope, cuts = _twin_boxes(modules, weights, lo[rows], hi[rows], first, flops_per_sample,
-                                                elements if symbolic else 0)
-            parts.append(_output_bounds(modules, weights, (boxes, zonotope, cuts), actual[-1][rows].argmax(1),
-                                        measured_difference[rows], first, flops_per_sample))
+        parts = [_output_bounds(modules, weights, twin, actual[-1][rows].argmax(1), measured_difference[rows],
+                                first, flops_per_sample)
+                 for rows, twin in _twin_chunks(modules, weights, actual, lo, hi, symbolic, elements,
+                                                flops_per_sample)]
     result = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
     result["measured"] = measured_difference.norm(dim=1)
     result["certified"] = (result["pruned_margin_lower"] > 0) & (result["unpruned_margin_lower"] > 0)
     return result
+
+
+def differential_boxes(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: torch.Tensor,
+                       eps: float, *, domain: tuple[float, float] | None = (0.0, 1.0),
+                       flops_per_sample: float = DEFAULT_FLOPS_PER_SAMPLE, symbolic: bool = True,
+                       zonotope_elements: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """The elementwise bounds behind ``differential_bounds``, at every module input and the output (last).
+
+    Same arguments and passes (intervals met with the zonotope and refined by back-substitution).
+    Entry i holds float64 tensors shaped like module i's input batch: 'v_lo', 'v_hi' (the unpruned
+    activation over the ball) and 'd_lo', 'd_hi' (the difference ``f~ - f`` there). Comparing them
+    with an attack on single units shows which layer's relaxation makes a bound loose.
+    """
+    modules, weights, centre, lo, hi = _setup(model, pruned, inputs, eps, domain)
+    elements = _check_elements(zonotope_elements)
+    with torch.no_grad():
+        parts = [twin[0] for _, twin in _twin_chunks(modules, weights, forward_all(modules, centre), lo, hi,
+                                                     symbolic, elements, flops_per_sample)]
+    keys = ("v_lo", "v_hi", "d_lo", "d_hi")
+    return [{key: torch.cat([getattr(boxes[position], key) for boxes in parts]) for key in keys}
+            for position in range(len(parts[0]))]
+
+
+def _check_elements(zonotope_elements: int | None) -> int:
+    elements = ZONOTOPE_ELEMENTS if zonotope_elements is None else zonotope_elements
+    if isinstance(elements, bool) or not isinstance(elements, int) or elements < 1:
+        raise TheoryError(f"zonotope_elements must be a positive int, got {zonotope_elements!r}")
+    return elements
+
+
+def _twin_chunks(modules, weights, actual, lo, hi, symbolic: bool, elements: int, flops_per_sample: float):
+    """(rows, (boxes, output zonotope, cuts) of ``_twin_boxes``) for each chunk of samples that fits."""
+    symbolic = symbolic and _zonotope_fits(actual, lo, hi, elements)
+    for rows in _sample_chunks(actual, lo, hi, symbolic, elements):
+        yield rows, _twin_boxes(modules, weights, lo[rows], hi[rows], min(weights), flops_per_sample,
+                                elements if symbolic else 0)
 
 
 def _sample_chunks(actual: Sequence[torch.Tensor], lo: torch.Tensor, hi: torch.Tensor, symbolic: bool,
