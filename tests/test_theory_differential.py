@@ -14,7 +14,6 @@ from pruning import hard_threshold
 from pruning.layers import prunable_layers
 from theory import TheoryError, differential
 from theory.differential import differential_attack, differential_bounds, differential_boxes
-from theory.network import check_network, forward_all, pruned_by_position
 from theory.differential_zonotope import (
     Form,
     TwinZonotope,
@@ -23,6 +22,7 @@ from theory.differential_zonotope import (
     reduce_order,
     support,
 )
+from theory.network import check_network, forward_all, pruned_by_position
 
 SLACK = 1e-9  # relative; float64 rounding only
 
