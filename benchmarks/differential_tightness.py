@@ -26,7 +26,7 @@ from analysis.runtime import Runtime
 from pruning import hard_threshold
 from pruning.layers import prunable_layers
 from theory import check_network, differential_attack, differential_bounds, differential_boxes
-from theory.differential import DEFAULT_FLOPS_PER_SAMPLE, ZONOTOPE_ELEMENTS
+from theory.differential import DEFAULT_FLOPS_PER_SAMPLE, ZONOTOPE_ELEMENTS, signed_gradient_ascent
 
 BOUND_SETTINGS = {
     "default budgets": {},
@@ -92,14 +92,8 @@ def unit_ranges(prefix: torch.nn.Module, units: torch.Tensor, lo: torch.Tensor, 
     sign = torch.tensor([-1.0, 1.0], dtype=lo.dtype).repeat_interleave(rows * count)
     index = units.repeat(2 * rows)
     low, high = (t.repeat_interleave(count, 0).repeat(2, *[1] * (t.ndim - 1)) for t in (lo, hi))
-    point, best = (low + high) / 2, None
-    for step in range(steps):
-        point = point.detach().requires_grad_(True)
-        value = sign * prefix(point).flatten(1).gather(1, index[:, None]).squeeze(1)
-        grad, = torch.autograd.grad(value.sum(), point)
-        best = value.detach() if best is None else torch.maximum(best, value.detach())
-        size = eps * max(0.02, 0.5 * (1 - step / steps))
-        point = torch.minimum(torch.maximum(point.detach() + size * grad.sign(), low), high)
+    best, _ = signed_gradient_ascent(lambda p: sign * prefix(p).flatten(1).gather(1, index[:, None]).squeeze(1),
+                                     (low + high) / 2, low, high, eps, steps)
     least, largest = (sign * best).view(2, rows, count)
     return least, largest
 

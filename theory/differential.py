@@ -204,16 +204,26 @@ def differential_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor]
     for restart in range(restarts if eps > 0 else 0):
         uniform = torch.rand(centre.shape, generator=generator, dtype=centre.dtype).to(centre.device)
         x = centre if restart == 0 else lo + (hi - lo) * uniform
-        for step in range(steps):
-            x = x.detach().requires_grad_(True)
-            value = gap(x)
-            grad, = torch.autograd.grad(value.sum(), x)
-            best = torch.maximum(best, value.detach())
-            size = eps * max(0.02, 0.5 * (1 - step / steps))
-            x = torch.minimum(torch.maximum(x.detach() + size * grad.sign(), lo), hi)
+        best, x = signed_gradient_ascent(gap, x, lo, hi, eps, steps, best)
         with torch.no_grad():
             best = torch.maximum(best, gap(x))
     return best.sqrt()
+
+
+def signed_gradient_ascent(objective, start: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, eps: float,
+                           steps: int, best: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``steps`` signed-gradient steps on ``objective`` (per-row values) from ``start``, projected on the box
+    [lo, hi], the step decaying from eps/2 to eps/50; returns the best value seen at any iterate before a
+    step (at least ``best``) and the last point."""
+    x = start
+    for step in range(steps):
+        x = x.detach().requires_grad_(True)
+        value = objective(x)
+        grad, = torch.autograd.grad(value.sum(), x)
+        best = value.detach() if best is None else torch.maximum(best, value.detach())
+        size = eps * max(0.02, 0.5 * (1 - step / steps))
+        x = torch.minimum(torch.maximum(x.detach() + size * grad.sign(), lo), hi)
+    return best, x
 
 
 def _setup(model, pruned, inputs, eps, domain):
