@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-TOGETHER = "all hidden"
+from .experiments.depth import CLAIM3_SPARSITIES
+from .experiments.dimension_link import PAPER_PCA_LEVELS
+from .experiments.methods import CLAIM2_SPARSITIES, TOGETHER
+
 PAPER_SMART = ("feta", "nettrim", "lobs")
-CLAIM2_SPARSITIES = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # the paper's 50-95% in steps of 5
-CLAIM3_SPARSITIES = (0.7, 0.8, 0.9, 0.95)
-PAPER_PCA_LEVELS = tuple(range(50, 351, 50))
 MIN_SEEDS = {"2": 5, "4": 10}  # issue 14's designs: claim 2 at least 5 seeds, claim 4's PCA 10
 
 

@@ -62,6 +62,7 @@ MEASURES = {"pca": ("n_components", "estimated_mle", "estimated_twonn"),
 # k=4 networks were still improving at epochs 25-29 and ran to it.
 SYNTHETIC_MAX_EPOCHS = 100
 PAPER_SPARSITIES = tuple(round(0.95 * i / 49, 4) for i in range(50))  # 50 levels in 0..0.95
+PAPER_PCA_LEVELS = tuple(range(50, 351, 50))  # the paper's n principal components
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,9 @@ def preset(name: str, dataset: str, seeds: tuple[int, ...] | None = None) -> Con
                              calibration=Calibration(steps=3)),
         # quick: the paper's seven n levels, LeNet-5 for its CNN and 3 seeds for its 10 (each LeNet-5
         # takes about 3 minutes to converge on 2 CPU cores)
-        quick=lambda: Config(preset_training(name, "lenet5", images), tuple(range(50, 351, 50)), synthetic,
+        quick=lambda: Config(preset_training(name, "lenet5", images), PAPER_PCA_LEVELS, synthetic,
                              seeds=seeds or (0, 1, 2), eval_size=5000, estimate_samples=3000),
-        paper=lambda: Config(preset_training(name, "cnn8", images), tuple(range(50, 351, 50)), synthetic,
+        paper=lambda: Config(preset_training(name, "cnn8", images), PAPER_PCA_LEVELS, synthetic,
                              seeds=seeds or tuple(range(10)), sparsities=PAPER_SPARSITIES, eval_size=None,
                              estimate_bootstrap=20))
 

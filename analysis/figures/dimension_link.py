@@ -63,8 +63,8 @@ def drop_vs_level(table: pd.DataFrame, out_dir: Path, source: str) -> list[Path]
         if kind == "synthetic":
             top.set_xscale("log", base=2)
         top.set_title(kind)
-        top.set_ylabel("accuracy drop (first layer)")
-        bottom.set_ylabel("unpruned test accuracy")
+        top.set_ylabel("accuracy drop (first layer)" if column == 0 else "")  # one label per row: no overlap
+        bottom.set_ylabel("unpruned test accuracy" if column == 0 else "")
         bottom.set_xlabel(LEVEL_NAMES[kind])
     caption = ("Top: accuracy drop from hard thresholding the first layer at fixed sparsities against the number "
                "of principal components n (PCA) and the latent dimension k (synthetic). Bottom: the unpruned "
