@@ -14,6 +14,7 @@ from pruning import hard_threshold
 from pruning.layers import prunable_layers
 from theory import TheoryError, differential
 from theory.differential import differential_attack, differential_bounds, differential_boxes
+from theory.differential_relax import maxpool_relaxation, windows
 from theory.differential_zonotope import (
     Form,
     TwinZonotope,
@@ -259,6 +260,27 @@ def test_plane_encloses_the_relu_difference(seed, scale):
     g = (v + d).relu() - v.relu()
     assert ((g - (a * v + b * d + c)).abs() <= e * (1 + 1e-12) + 1e-12 * scale).all()
     assert (e <= torch.maximum(v_hi - v_lo, d_hi - d_lo)).all()  # never worse than the pure constant by much
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.sampled_from([1e-3, 1.0, 50.0]), spread=st.sampled_from([0.0, 0.3, 3.0]))
+def test_maxpool_planes_enclose_the_window_maximum(seed, scale, spread):
+    generator = torch.Generator().manual_seed(seed)
+    centre = torch.randn(1, 3, 4, 4, generator=generator, dtype=torch.float64) * scale
+    radius = torch.rand(1, 3, 4, 4, generator=generator, dtype=torch.float64) * spread * scale
+    radius[..., 0, :] = 0  # some windows with a fixed tap, ties and dominant taps included
+    lo, hi = centre - radius, centre + radius
+    planes = maxpool_relaxation(lo, hi, 2)
+    t = torch.rand(400, 3, 4, 4, generator=generator, dtype=torch.float64)
+    t[:100] = t[:100].round()  # vertices of the box too
+    taps = windows(lo + (hi - lo) * t, 2)  # (points, units, 4)
+    peak = taps.amax(-1)
+    upper = (planes.up_slope[0] * taps).sum(-1) + planes.up_icpt[0]
+    lower = (planes.lo_slope[0] * taps).sum(-1) + planes.lo_icpt[0]
+    tolerance = 1e-12 * scale
+    assert (lower <= peak + tolerance).all() and (peak <= upper + tolerance).all()
+    deeppoly_constant = windows(hi, 2).amax(-1)  # the plane never rises above max_i u_i
+    assert (upper <= deeppoly_constant + tolerance).all()
 
 
 def test_certificate_refuses_a_ball_that_crosses_the_decision_boundary():

@@ -40,6 +40,8 @@ from ..training import TrainConfig
 
 # 1: the median ratios are the median, where torch's median gave the lower of the two middle values.
 REVISION = 1
+# differential 1: max-pool's upper plane is the chord of max(z_j, U) (was DeepPoly's constant max u).
+COORDINATE_REVISIONS = {"kind": {"differential": 1}}
 TABLES = ("bounds", "bounds_depth_profile", "bounds_certificates", "bounds_differential", "bounds_correlations")
 BOUND_ORDER = ("batch_max", "per_sample", "crown", "jacobian_estimate")
 ESTIMATES = ("jacobian_estimate",)
