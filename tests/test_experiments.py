@@ -140,6 +140,9 @@ def test_bounds_table(cnn_config, runtime):
     assert (differential["violations"] == 0).all() and len(differential) == 9 * 2
     at_zero = differential[differential["eps"] == 0.0]
     assert np.allclose(at_zero["mean_bound"], at_zero["mean_measured"], rtol=1e-6)
+    # at eps 0 the certificate is exact: every sample is certified or refuted (the pruned class differs)
+    assert np.allclose(at_zero["certified_fraction"] + at_zero["refuted_fraction"], 1)
+    assert (differential["certified_fraction"] + differential["refuted_fraction"] <= 1 + 1e-12).all()
     assert set(tables["bounds_correlations"]["against"]) >= {"depth_profile.per_sample_bound",
                                                             "certificates.quantile_upper_bound"}
 

@@ -13,7 +13,7 @@ from torch import nn
 from pruning import hard_threshold
 from pruning.layers import prunable_layers
 from theory import TheoryError, differential
-from theory.differential import differential_attack, differential_bounds, differential_boxes
+from theory.differential import certificate_attack, differential_attack, differential_bounds, differential_boxes
 from theory.differential_relax import maxpool_relaxation, windows
 from theory.differential_zonotope import (
     Form,
@@ -296,6 +296,17 @@ def test_certificate_refuses_a_ball_that_crosses_the_decision_boundary():
     torch.testing.assert_close(result["bound"], torch.tensor([0.053, 0.015], dtype=torch.float64))
 
 
+def test_certificate_attack_finds_the_crossing_and_never_contradicts_a_certificate():
+    model = nn.Sequential(nn.Linear(2, 2)).eval()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))
+        model[0].bias.zero_()
+    x = torch.tensor([[0.5, 0.48], [0.9, 0.1]], dtype=torch.float64)
+    pruned = {0: torch.tensor([[1.0, 0.0], [0.0, 0.9]])}
+    assert certificate_attack(model, pruned, x, 0.05).tolist() == [True, False]  # (0.45, 0.53) flips sample 0
+    assert certificate_attack(model, pruned, x, 0.0).tolist() == [False, False]
+
+
 def train_on_digits(model: nn.Module, epochs: int, min_accuracy: float, samples: int):
     """Train ``model`` with Adam on the first 1,500 of scikit-learn's 8x8 digits (pixels in [0, 1]);
     check its held-out accuracy; return it in eval mode and ``samples`` held-out images in float64."""
@@ -320,6 +331,16 @@ def trained_digits_net():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
     return train_on_digits(model, epochs=30, min_accuracy=0.9, samples=64)
+
+
+@pytest.mark.parametrize("eps", [1 / 255, 8 / 255])
+def test_certified_and_refuted_samples_are_disjoint_on_a_trained_net(trained_digits_net, eps):
+    model, x = trained_digits_net
+    pruned = {1: magnitude_pruned(prunable(model)[1].weight, 0.5)}
+    certified = differential_bounds(model, pruned, x, eps)["certified"]
+    refuted = certificate_attack(model, pruned, x, eps)
+    assert not (certified & refuted).any()
+    assert certified.any() if eps < 2 / 255 else refuted.any()
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])

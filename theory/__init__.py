@@ -11,7 +11,7 @@ from .certificates import (accuracy_lower_bound, disagreement_upper_bound, order
 from .correlation import pooled_rank_correlation
 from .covering import CoveringNumbers, covering_constant, covering_numbers
 from .depth import depth_profile
-from .differential import differential_attack, differential_bounds, differential_boxes
+from .differential import certificate_attack, differential_attack, differential_bounds, differential_boxes
 from .errors import TheoryError
 from .generalization import (input_margin_lower_bound, log_complexity_ratio_after_shrink,
                              log_sokolic_complexity_term, pruned_generalization_bounds, pruned_output_margin,
@@ -31,7 +31,7 @@ __all__ = [
     "quantile_upper_bound",
     "pooled_rank_correlation",
     "CoveringNumbers", "covering_constant", "covering_numbers",
-    "depth_profile", "differential_attack", "differential_bounds", "differential_boxes",
+    "certificate_attack", "depth_profile", "differential_attack", "differential_bounds", "differential_boxes",
     "TheoryError",
     "input_margin_lower_bound", "log_complexity_ratio_after_shrink", "log_sokolic_complexity_term",
     "pruned_generalization_bounds", "pruned_output_margin", "sokolic_generalization_bound",

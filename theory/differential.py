@@ -210,6 +210,41 @@ def differential_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor]
     return best.sqrt()
 
 
+def certificate_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: torch.Tensor, eps: float,
+                       *, domain: tuple[float, float] | None = (0.0, 1.0), steps: int = 100, restarts: int = 4,
+                       seed: int = 0) -> torch.Tensor:
+    """Whether PGD refutes ``differential_bounds``' certificate: (N,) bool, True where it found ``x'`` in the
+    ball with ``argmax f(x') != c`` or ``argmax f~(x') != c`` (c = the unpruned class at x).
+
+    Signed-gradient ascent (as ``differential_attack``) on ``max(m(x'), m~(x'))``,
+    ``m = max_{j != c} f_j - f_c``. A refuted sample can never be certified, so the fraction not refuted is
+    an upper bound on what any sound certificate reaches; the certified fraction sits below it.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise TheoryError(f"steps must be an int >= 1, got {steps!r}")
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise TheoryError(f"restarts must be an int >= 1, got {restarts!r}")
+    modules, weights, centre, lo, hi = _setup(model, pruned, inputs, eps, domain)
+    with torch.no_grad():
+        classes = run_from(modules, 0, centre).argmax(1, keepdim=True)
+
+    def worst_margin(x: torch.Tensor) -> torch.Tensor:
+        def margin(out):
+            return out.scatter(1, classes, -torch.inf).amax(1) - out.gather(1, classes).squeeze(1)
+        return torch.maximum(margin(run_from(modules, 0, x)), margin(run_from(modules, 0, x, weights)))
+
+    with torch.no_grad():
+        best = worst_margin(centre)
+    generator = torch.Generator().manual_seed(seed)
+    for restart in range(restarts if eps > 0 else 0):
+        uniform = torch.rand(centre.shape, generator=generator, dtype=centre.dtype).to(centre.device)
+        x = centre if restart == 0 else lo + (hi - lo) * uniform
+        best, x = signed_gradient_ascent(worst_margin, x, lo, hi, eps, steps, best)
+        with torch.no_grad():
+            best = torch.maximum(best, worst_margin(x))
+    return best > 0
+
+
 def signed_gradient_ascent(objective, start: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, eps: float,
                            steps: int, best: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``steps`` signed-gradient steps on ``objective`` (per-row values) from ``start``, projected on the box
