@@ -188,8 +188,7 @@ def maxpool_relaxation(lo: torch.Tensor, hi: torch.Tensor, kernel: int) -> Relax
         m <= z_j + (U - l_j) (u_j - z_j) / (u_j - l_j)      (= z_j when l_j >= U: j dominates)
 
     Never above DeepPoly's constant ``max_i u_i`` (it equals ``u_j`` at ``z_j = u_j`` and ``U`` at
-    ``z_j = l_j``). On the quick LeNet-5 at eps = 1/255 it narrows the CROWN bounds of fc500's
-    pre-activation from 6.8 to 3.8 times the range a per-unit attack finds.
+    ``z_j = l_j``).
     """
     lo_w, hi_w = windows(lo, kernel), windows(hi, kernel)
     taps = lo_w.shape[-1]
