@@ -189,25 +189,13 @@ def differential_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor]
     box; the first start is x, the others uniform in the ball. Returns (N,) float64, the best
     value seen at any iterate (never below the value at x).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise TheoryError(f"steps must be an int >= 1, got {steps!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise TheoryError(f"restarts must be an int >= 1, got {restarts!r}")
+    _check_attack(steps, restarts)
     modules, weights, centre, lo, hi = _setup(model, pruned, inputs, eps, domain)
 
     def gap(x: torch.Tensor) -> torch.Tensor:
         return (run_from(modules, 0, x, weights) - run_from(modules, 0, x)).flatten(1).pow(2).sum(1)
 
-    with torch.no_grad():
-        best = gap(centre)
-    generator = torch.Generator().manual_seed(seed)
-    for restart in range(restarts if eps > 0 else 0):
-        uniform = torch.rand(centre.shape, generator=generator, dtype=centre.dtype).to(centre.device)
-        x = centre if restart == 0 else lo + (hi - lo) * uniform
-        best, x = signed_gradient_ascent(gap, x, lo, hi, eps, steps, best)
-        with torch.no_grad():
-            best = torch.maximum(best, gap(x))
-    return best.sqrt()
+    return _best_over_restarts(gap, centre, lo, hi, eps, steps, restarts, seed).sqrt()
 
 
 def certificate_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor], inputs: torch.Tensor, eps: float,
@@ -220,10 +208,7 @@ def certificate_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor],
     ``m = max_{j != c} f_j - f_c``. A refuted sample can never be certified, so the fraction not refuted is
     an upper bound on what any sound certificate reaches; the certified fraction sits below it.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise TheoryError(f"steps must be an int >= 1, got {steps!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise TheoryError(f"restarts must be an int >= 1, got {restarts!r}")
+    _check_attack(steps, restarts)
     modules, weights, centre, lo, hi = _setup(model, pruned, inputs, eps, domain)
     with torch.no_grad():
         classes = run_from(modules, 0, centre).argmax(1, keepdim=True)
@@ -233,16 +218,30 @@ def certificate_attack(model: nn.Sequential, pruned: Mapping[int, torch.Tensor],
             return out.scatter(1, classes, -torch.inf).amax(1) - out.gather(1, classes).squeeze(1)
         return torch.maximum(margin(run_from(modules, 0, x)), margin(run_from(modules, 0, x, weights)))
 
+    return _best_over_restarts(worst_margin, centre, lo, hi, eps, steps, restarts, seed) > 0
+
+
+def _check_attack(steps: int, restarts: int) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise TheoryError(f"steps must be an int >= 1, got {steps!r}")
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise TheoryError(f"restarts must be an int >= 1, got {restarts!r}")
+
+
+def _best_over_restarts(objective, centre: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, eps: float, steps: int,
+                        restarts: int, seed: int) -> torch.Tensor:
+    """Largest per-row ``objective`` seen by ``signed_gradient_ascent`` from x, then from ``restarts - 1``
+    uniform points of the box (none when eps is 0): never below its value at x."""
     with torch.no_grad():
-        best = worst_margin(centre)
+        best = objective(centre)
     generator = torch.Generator().manual_seed(seed)
     for restart in range(restarts if eps > 0 else 0):
         uniform = torch.rand(centre.shape, generator=generator, dtype=centre.dtype).to(centre.device)
         x = centre if restart == 0 else lo + (hi - lo) * uniform
-        best, x = signed_gradient_ascent(worst_margin, x, lo, hi, eps, steps, best)
+        best, x = signed_gradient_ascent(objective, x, lo, hi, eps, steps, best)
         with torch.no_grad():
-            best = torch.maximum(best, worst_margin(x))
-    return best > 0
+            best = torch.maximum(best, objective(x))
+    return best
 
 
 def signed_gradient_ascent(objective, start: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, eps: float,
