@@ -27,8 +27,8 @@ import torch
 
 from pruning import check_sparsity, hard_threshold
 from pruning.layers import prunable_layers
-from theory import (certificate_attack, depth_profile, differential_attack, differential_bounds, layer_bounds, module_lipschitz_constants,
-                    multi_layer_bounds, pooled_rank_correlation, pruning_certificates)
+from theory import (certificate_attack, depth_profile, differential_attack, differential_bounds, layer_bounds,
+                    module_lipschitz_constants, multi_layer_bounds, pooled_rank_correlation, pruning_certificates)
 
 from ..contract import Cell, check_unique
 from ..errors import WorkbenchError

@@ -80,11 +80,12 @@ def markdown_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path
         paths.append(write_markdown_table(summary, out_dir / "bounds_certificates.md",
                                           "Certificates on held-out samples (confidence 1 - delta each)"))
     if "bounds_differential" in tables:
-        summary = (tables["bounds_differential"].groupby(["model", "layer", "layer_type", "sparsity", "eps"])
-                   [[c for c in (*DIFFERENTIAL_SUMMARY, "violations") if c in tables["bounds_differential"].columns]]
+        differential = tables["bounds_differential"]
+        columns = [c for c in (*DIFFERENTIAL_SUMMARY, "violations") if c in differential.columns]
+        summary = (differential.groupby(["model", "layer", "layer_type", "sparsity", "eps"])[columns]
                    .median().reset_index())
-        paths.append(write_markdown_table(summary, out_dir / "bounds_differential.md",
-                                          "Differential bound / attack, fraction certified and fraction refuted by PGD, per layer"))
+        paths.append(write_markdown_table(summary, out_dir / "bounds_differential.md", "Differential bound / attack, "
+                                          "fraction certified and fraction refuted by PGD, per layer"))
     if "bounds_correlations" in tables:
         paths.append(write_markdown_table(tables["bounds_correlations"], out_dir / "bounds_correlations.md",
                                           "Rank correlation with the measured accuracy drop, pooled over layers "
