@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiments.bounds import DIFFERENTIAL_SUMMARY
-from .report_checks import CLAIM3_SPARSITIES, PAPER_SMART, TOGETHER, Check, checks_for
+from .designs import CLAIM3_SPARSITIES, DIFFERENTIAL_SUMMARY, TOGETHER
+from .report_checks import PAPER_SMART, Check, checks_for
 from .statistics import mean_interval
 from .store import atomic_write, load_table
 

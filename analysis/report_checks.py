@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .experiments.depth import CLAIM3_SPARSITIES
-from .experiments.dimension_link import PAPER_PCA_LEVELS
-from .experiments.methods import CLAIM2_SPARSITIES, TOGETHER
+from .designs import CLAIM2_SPARSITIES, CLAIM3_SPARSITIES, PAPER_PCA_LEVELS, TOGETHER
 
 PAPER_SMART = ("feta", "nettrim", "lobs")
 MIN_SEEDS = {"2": 5, "4": 10}  # issue 14's designs: claim 2 at least 5 seeds, claim 4's PCA 10

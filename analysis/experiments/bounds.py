@@ -48,7 +48,6 @@ TABLES = ("bounds", "bounds_depth_profile", "bounds_certificates", "bounds_diffe
 BOUND_ORDER = ("batch_max", "per_sample", "crown", "jacobian_estimate")
 ESTIMATES = ("jacobian_estimate",)
 MODES = ("alone", "onward")
-DIFFERENTIAL_SUMMARY = ("median_ratio_to_attack", "certified_fraction", "refuted_fraction")
 
 
 @dataclass(frozen=True)

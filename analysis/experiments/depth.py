@@ -31,6 +31,7 @@ from pruning import apply_mask, available_methods, check_sparsity, hard_threshol
 from pruning.layers import hidden_layers, prunable_layers
 
 from ..contract import METHODS_OPTION, Cell, check_unique, method_subset
+from ..designs import CLAIM3_SPARSITIES
 from ..errors import WorkbenchError
 from ..measures import output_metrics, sequential_position, swapped_weights
 from ..models import MODEL_NAMES, layer_names
@@ -43,7 +44,6 @@ from ..training import TrainConfig, predict
 MODES = ("alone", "onward")
 TABLES = ("depth", "depth_methods", "depth_claim3")
 OPTIONS = (("--model", dict(default="cnn8", choices=MODEL_NAMES, help="network to prune")), METHODS_OPTION)
-CLAIM3_SPARSITIES = (0.7, 0.8, 0.9, 0.95)
 SMART_METHODS = ("feta", "lobs")
 # Training images the data methods see per cell. A Linear layer gets one row per image; a conv layer
 # unfolds every image's patches and keeps PATCH_ROWS (50,000) of them, drawn without replacement

@@ -37,6 +37,7 @@ import pandas as pd
 from pruning import check_sparsity
 
 from ..contract import Cell, check_unique
+from ..designs import PAPER_PCA_LEVELS
 from ..data.config import MANIFOLD, DataConfig, ManifoldSpec, load_split, manifold_data
 from ..dimension import estimate_dimension
 from ..errors import WorkbenchError
@@ -62,7 +63,6 @@ MEASURES = {"pca": ("n_components", "estimated_mle", "estimated_twonn"),
 # k=4 networks were still improving at epochs 25-29 and ran to it.
 SYNTHETIC_MAX_EPOCHS = 100
 PAPER_SPARSITIES = tuple(round(0.95 * i / 49, 4) for i in range(50))  # 50 levels in 0..0.95
-PAPER_PCA_LEVELS = tuple(range(50, 351, 50))  # the paper's n principal components
 
 
 @dataclass(frozen=True)

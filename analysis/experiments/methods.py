@@ -21,6 +21,7 @@ from pruning import (available_methods, check_sparsity, last_hidden_representati
                      prune_network)
 
 from ..contract import METHODS_OPTION, Cell, check_unique, method_subset
+from ..designs import CLAIM2_SPARSITIES, TOGETHER
 from ..errors import WorkbenchError
 from ..models import hidden_layer_names
 from ..networks import trained_network, training_record, with_seed
@@ -40,8 +41,6 @@ REVISION = 3
 COORDINATE_REVISIONS = {"method": {"nettrim": 1}}
 DEFAULT_METHODS = ("threshold", "threshold-refit", "feta", "nettrim", "lobs")
 THRESHOLDS = ("threshold", "threshold-refit")  # thresholding's support, without and with a refit
-CLAIM2_SPARSITIES = sparsity_grid(0.05, 0.95)[10:]  # 0.50, 0.55, ..., 0.95
-TOGETHER = "all hidden"
 # Smoke, a plumbing check on 1,000 images that is not a result, caps FeTa and Net-Trim (uncapped
 # its cells took up to 3 minutes there). Quick and paper cap nothing; every row records whether
 # each layer's solver converged.

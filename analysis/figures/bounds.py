@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..experiments.bounds import DIFFERENTIAL_SUMMARY, tightness_summary
+from ..designs import DIFFERENTIAL_SUMMARY
+from ..experiments.bounds import tightness_summary
 from .methods import write_markdown_table
 from .style import apply_style, save_figure
 
