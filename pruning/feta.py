@@ -28,11 +28,12 @@ per step is below ``tol`` with no optimality violation left outside the working 
 
 1. *search* on ``search_samples`` random rows: from the trained weights thresholded to the
    target (a sparse start: the working sets stay small), lam moves by a multiplicative
-   controller (factor ``(nnz / target)^2`` within ``[1/r, r]``, ``r`` from 1.4 and square-rooted
-   at each reversal; nnz counts the pending violators too) until the non-zeros are within
-   ``slack`` of the target, then is frozen;
-2. the same on all rows from there (a progressive sample, Byrd et al. 2012), lam frozen once
-   the non-zeros are within ``slack``;
+   controller (``_LamController``: factor ``(nnz / target)^2`` per step within ``[1/r, r]``,
+   nnz counting the pending violators) until the non-zeros are within ``slack`` of the target;
+   a phase that then converges with its solution's own non-zeros off target moves lam by a
+   bracketing secant on ``log nnz`` against ``log lam`` and converges again, so the support is
+   FeTa's own choice (``info['nonzeros_at_lam']``);
+2. all rows from there at that lam, moved by the secant only where the solution is off target;
 3. projection onto the exact target (largest ``|w|``) and *refit*: the same Newton steps with
    lam = 0 on the support. ``info['objective']`` is the final ``F`` there (lam = 0).
 
@@ -52,6 +53,8 @@ from .layerdata import PATCH_ROWS, LayerProblem, RowGrams, Standardiser, keep_la
 
 _LINE_SEARCH_HALVINGS = 12
 _CURVATURE_FLOOR = 1e-4  # samples below this curvature start outside the Grams
+_MAX_REACH = 1.4  # the lam controller's largest factor per step
+_RESTARTS = 8
 _CURVATURE_DELTA = 0.05  # a sample's curvature is refreshed when it moves by more (c <= 2.1)
 
 
@@ -217,15 +220,16 @@ class _Phase:
         return torch.where(trial <= current, scale, torch.zeros_like(scale))
 
     def run(self, aug, lam: float, tol: float, max_steps: int, fixed=None, keep: int | None = None,
-            slack: float = 0.0):
-        """Steps until the relative change of F is below ``tol``; with ``keep`` lam moves first.
+            slack: float = 0.0, search: bool = True):
+        """Steps until the relative change of F is below ``tol``; with ``keep`` lam moves towards
+        it (``_LamController``; without ``search`` only where a converged solution is off target).
 
         Returns (aug, lam, F, steps, converged).
         """
         z = self.data.forward(aug)
         loss, slope, curvature = self.data.loss(z)
         current = self.objective(loss, aug, lam)
-        reach, direction = 1.4, 0  # the controller's largest factor, shrunk at each reversal
+        controller = None if keep is None else _LamController(keep, slack, search)
         for step_count in range(1, max_steps + 1):
             gradient = self.data.gradient(slope)
             wanted, left_out, violators = self.working_set(aug, gradient, lam, fixed)
@@ -239,19 +243,74 @@ class _Phase:
             loss, slope, curvature = self.data.loss(z)
             previous, current = float(current.sum()), self.objective(loss, aug, lam)
             change = (previous - float(current.sum())) / max(abs(previous), 1e-30)
-            if keep is not None and reach > 1.001:
-                nonzero = int(torch.count_nonzero(aug[:, :-1])) + violators  # pending violators count too
-                if abs(nonzero - keep) > max(slack * keep, 2):  # lam not settled: no convergence test
-                    sign = 1 if nonzero > keep else -1
-                    reach = math.sqrt(reach) if sign == -direction else reach
-                    direction = sign
-                    lam *= min(max((nonzero / keep) ** 2, 1 / reach), reach)
+            if controller is not None:
+                nonzero = int(torch.count_nonzero(aug[:, :-1]))
+                moved = controller.adjust(lam, nonzero + violators)  # pending violators count too
+                if moved is not None:  # lam not settled: no convergence test
+                    lam = moved
                     current = self.objective(loss, aug, lam)
                     continue
-                reach = 1.0  # settled: lam stays
+                retargeted = controller.retarget(lam, nonzero) if change < tol and complete else None
+                if retargeted is not None:
+                    lam = retargeted
+                    current = self.objective(loss, aug, lam)
+                    continue
             if change < tol and complete:
                 return aug, lam, float(current.sum()), step_count, True
         return aug, lam, float(current.sum()), max_steps, False
+
+
+class _LamController:
+    """Moves lam towards ``keep`` non-zeros.
+
+    While searching, by factors ``(count / keep)^2`` within ``[1/r, r]`` per step, ``count``
+    the non-zeros plus the pending violators; ``r`` starts at ``_MAX_REACH``, is square-rooted
+    at each reversal of direction and squared (up to ``_MAX_REACH``) when it repeats, and lam
+    settles when the count is within ``slack`` of ``keep`` or ``r`` is spent. The pending
+    violators over-predict the solution's non-zeros, so a phase that converges at a settled lam
+    whose solution is off target moves lam once more (at most ``_RESTARTS`` times) and converges
+    again: by the secant of ``log nnz`` against ``log lam`` between the closest converged
+    solutions on either side of the target once there are both (regula falsi, kept within the
+    bracket's inner 80%), before that by ``nnz / keep`` (nnz taken as proportional to 1/lam,
+    within [1/4, 4]).
+    """
+
+    def __init__(self, keep: int, slack: float, search: bool = True) -> None:
+        self.keep, self.band = keep, max(slack * keep, 2)
+        self.reach, self.direction, self.settled = _MAX_REACH, 0, not search
+        self.restarts = 0
+        # (log lam, log nnz) of converged solutions with too many and too few non-zeros
+        self.above: list[tuple[float, float]] = []
+        self.below: list[tuple[float, float]] = []
+
+    def adjust(self, lam: float, count: int) -> float | None:
+        """The next lam, or None once lam has settled."""
+        if self.settled:
+            return None
+        if abs(count - self.keep) <= self.band or self.reach <= 1.001:
+            self.settled = True
+            return None
+        sign = 1 if count > self.keep else -1
+        if sign == -self.direction:
+            self.reach = math.sqrt(self.reach)
+        elif sign == self.direction:
+            self.reach = min(self.reach ** 2, _MAX_REACH)
+        self.direction = sign
+        return lam * min(max((count / self.keep) ** 2, 1 / self.reach), self.reach)
+
+    def retarget(self, lam: float, nonzero: int) -> float | None:
+        """At convergence: the next lam when the solution's non-zeros are off target, else None."""
+        if abs(nonzero - self.keep) <= self.band or self.restarts >= _RESTARTS or nonzero == 0:
+            return None
+        self.restarts += 1
+        x, y, goal = math.log(lam), math.log(nonzero), math.log(self.keep)
+        side = self.above if nonzero > self.keep else self.below
+        side.append((x, y))
+        if self.above and self.below:  # a bracket: the secant between its ends, kept inside it
+            (xa, ya), (xb, yb) = max(self.above), min(self.below)
+            t = min(max((goal - ya) / (yb - ya), 0.1), 0.9) if yb != ya else 0.5
+            return math.exp(xa + t * (xb - xa))
+        return lam * min(max(nonzero / self.keep, 0.25), 4.0)  # nnz taken as proportional to 1/lam
 
 
 def _fold_constant_inputs(weight, bias, std: Standardiser):
@@ -343,8 +402,9 @@ class FeTa(LayerPruner):
             start, lam, _, rounds, converged = search.run(start, lam, self.tol, self.max_rounds, keep=target,
                                                           slack=slack)
         aug, lam, objective, more, converged_full = full.run(start, lam, self.tol, self.max_rounds, keep=target,
-                                                              slack=slack)
-        info.update(lam=lam, objective_at_lam=objective, search_rounds=rounds, rounds=rounds + more,
+                                                              slack=slack, search=rows.numel() >= n)
+        info.update(lam=lam, objective_at_lam=objective, nonzeros_at_lam=int(torch.count_nonzero(aug[:, :-1])),
+                    search_rounds=rounds, rounds=rounds + more,
                     converged=converged and converged_full, search_passes=search.data.passes)
         return aug, info
 

@@ -1,7 +1,8 @@
 """Converged by default: doubling a solver's iteration budget (tolerance off) moves its final
-objective by under 1%, on a relu layer with correlated inputs. Net-Trim runs at a fixed eps:
-its eps search is a search over problems, the tolerance governs each ADMM solve; its objective
-is that of its convex program (the support re-fit after it is a feasibility problem)."""
+objective by under 1%, on a relu layer with correlated inputs. Net-Trim runs at a fixed eps and
+FeTa at the lam its search found: those searches are searches over problems, the tolerance
+governs each solve. Net-Trim's objective is that of its convex program (the support re-fit after
+it is a feasibility problem)."""
 import pytest
 
 from pruning import FeTa, NetTrim, ThresholdRefit
@@ -12,7 +13,7 @@ from pruning_data import layer_data
 def doubled(name: str, info: dict):
     """The same method run with the tolerance off for twice the iterations it used."""
     if name == "feta":
-        return FeTa(tol=0.0, max_rounds=2 * max(info["rounds"], info["refit_rounds"]))
+        return FeTa(lam=info["lam"], tol=0.0, max_rounds=2 * max(info["rounds"], info["refit_rounds"]))
     if name == "nettrim":
         return NetTrim(eps=0.3, tol=0.0, max_iterations=2 * info["iterations"])
     return ThresholdRefit(tol=0.0, max_iterations=2 * info["iterations"])

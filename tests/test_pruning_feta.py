@@ -69,6 +69,19 @@ def test_subsample_stages_are_used_on_large_inputs_and_are_seeded():
         inputs, outputs, threshold.weight, threshold.bias)
 
 
+def test_the_kept_weights_are_fetas_own_choice():
+    # lam is searched until the solution at lam has about the target's non-zeros, so the final
+    # projection chooses among FeTa's non-zeros rather than filling the support with thresholding's
+    # order among its zeros (before, 25% of this support came from that order); with and without
+    # the subsampled search phase.
+    layer, inputs, outputs = layer_data(n=900, d_in=40, d_out=12, seed=3)
+    for options in ({}, {"search_samples": 300}):
+        result = FeTa(**options).prune(layer, inputs, outputs, 0.8)
+        keep = int(result.mask.sum())
+        assert abs(result.info["nonzeros_at_lam"] - keep) <= 0.1 * keep, (options, result.info)
+        assert result.info["converged"]
+
+
 def test_coordinate_descent_solves_the_lasso_model():
     from pruning.feta import _model_descent
     gen = torch.Generator().manual_seed(6)

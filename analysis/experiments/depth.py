@@ -63,6 +63,8 @@ SOLVER_OPTIONS = {
 # 2: FeTa's Newton steps sweep coordinates in another order (RowGrams keeps holes): its results
 #    move within the solver's tolerance.
 REVISION = 2
+# feta 1: lam is searched until FeTa's own solution has the target's non-zeros (methods.py).
+COORDINATE_REVISIONS = {"method": {"feta": 1}}
 SUMMARY_KEYS = ("dataset", "model", "method", "layer", "layer_index", "remaining_depth", "mode",
                 "layers_pruned", "sparsity")
 

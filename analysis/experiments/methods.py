@@ -38,7 +38,10 @@ from ..retraining import RetrainConfig, retrain
 REVISION = 3
 # nettrim 1: on a fixed support (the ablation) eps is at least 1.1 times a feasible point's error; before,
 #   twice the refit's error could leave no feasible point and ADMM ran into its cap.
-COORDINATE_REVISIONS = {"method": {"nettrim": 1}}
+# feta 1: lam is searched until FeTa's own solution has the target's non-zeros; before, the
+#   controller froze lam near twice that value and about 38% of the kept weights came from the
+#   thresholding order among FeTa's zeros (fc layer 1 at 90%).
+COORDINATE_REVISIONS = {"method": {"nettrim": 1, "feta": 1}}
 DEFAULT_METHODS = ("threshold", "threshold-refit", "feta", "nettrim", "lobs")
 THRESHOLDS = ("threshold", "threshold-refit")  # thresholding's support, without and with a refit
 # Smoke, a plumbing check on 1,000 images that is not a result, caps FeTa and Net-Trim (uncapped
