@@ -72,8 +72,9 @@ def run(model: nn.Sequential, index: int, name: str, inputs, outputs, sparsity: 
         layer.bias.copy_(original[1])
     info = result.info
     objective = f"{info['objective']:.4g}" if "objective" in info else "-"
+    lam = f"  lam {info['lam']:.4g}, {info['nonzeros_at_lam']} non-zeros" if "nonzeros_at_lam" in info else ""
     return (f"{name:<17}{seconds:>9.2f}{cpu:>9.2f}{score:>10.4f}{str(info['converged']):>11}"
-            f"{info['iterations']:>12}{objective:>12}")
+            f"{info['iterations']:>12}{objective:>12}{lam}")
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ from .layerdata import PATCH_ROWS, LayerProblem, RowGrams, Standardiser, keep_la
 _LINE_SEARCH_HALVINGS = 12
 _CURVATURE_FLOOR = 1e-4  # samples below this curvature start outside the Grams
 _MAX_REACH = 1.4  # the lam controller's largest factor per step
-_RESTARTS = 8
+_RESTARTS = 8  # converged solves off target after which lam stays
 _CURVATURE_DELTA = 0.05  # a sample's curvature is refreshed when it moves by more (c <= 2.1)
 
 
@@ -246,13 +246,10 @@ class _Phase:
             if controller is not None:
                 nonzero = int(torch.count_nonzero(aug[:, :-1]))
                 moved = controller.adjust(lam, nonzero + violators)  # pending violators count too
-                if moved is not None:  # lam not settled: no convergence test
+                if moved is None and change < tol and complete:
+                    moved = controller.retarget(lam, nonzero)
+                if moved is not None:  # lam not settled, or converged off target: no convergence yet
                     lam = moved
-                    current = self.objective(loss, aug, lam)
-                    continue
-                retargeted = controller.retarget(lam, nonzero) if change < tol and complete else None
-                if retargeted is not None:
-                    lam = retargeted
                     current = self.objective(loss, aug, lam)
                     continue
             if change < tol and complete:
